@@ -1,0 +1,9 @@
+// End-to-end tests: build images and run the Compose stack on a real Docker Engine.
+export default {
+  files: ['tests/e2e/**/*.test.ts'],
+  extensions: { ts: 'module' },
+  nodeArguments: ['--import=tsx'],
+  concurrency: 1,
+  serial: true,
+  timeout: '15m',
+};
