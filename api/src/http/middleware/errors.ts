@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import { DomainError, type ErrorCode } from '../../domain/errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../problem.js';
+import type { AppContext } from '../context.js';
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const QUIET_PATHS = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
+
+export function sendProblem(ctx: Koa.Context | AppContext, err: DomainError): void {
+  const body = problemBody(err.code, err.message, err.extra, err.errors);
+  ctx.status = body.status;
+  ctx.body = body;
+  ctx.type = PROBLEM_CONTENT_TYPE;
+}
+
+/** Errors raised below the router (body parser, http-errors) mapped onto our codes. */
+function fromHttpError(err: { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string }): DomainError | null {
+  const status = err.status ?? err.statusCode;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return null;
+  if (status === 413) return new DomainError('payload_too_large', 'the request body is larger than 1 MB');
+  if (status === 415) return new DomainError('unsupported_media_type', err.expose && err.message ? err.message : 'unsupported content encoding');
+  if (status === 400) {
+    const detail = err.type === 'entity.parse.failed' ? 'the request body is not valid JSON' : err.expose && err.message ? err.message : 'bad request';
+    return new DomainError('invalid_json', detail);
+  }
+  const byStatus: Record<number, ErrorCode> = { 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 429: 'rate_limited' };
+  const code = byStatus[status];
+  return code ? new DomainError(code, err.expose && err.message ? err.message : 'request refused') : new DomainError('validation_failed', err.message ?? 'invalid request');
+}
+
+/**
+ * Registered first: gives every request an id, turns every error into application/problem+json
+ * (hiding the message of anything unexpected), then logs and measures the final response.
+ */
+export function errorMiddleware(logger: Logger, metrics: Metrics): Koa.Middleware {
+  return async (ctx: Koa.Context, next: Koa.Next) => {
+    const start = process.hrtime.bigint();
+    const incoming = ctx.get('x-request-id');
+    const requestId = incoming !== '' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    metrics.inFlight.inc();
+    let failure: unknown;
+    try {
+      await next();
+      if (ctx.body == null) {
+        if (ctx.status === 404) sendProblem(ctx, new DomainError('not_found', `no resource at ${ctx.method} ${ctx.path}`));
+        else if (ctx.status === 405) sendProblem(ctx, new DomainError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`));
+        else if (ctx.status === 501) sendProblem(ctx, new DomainError('not_implemented', `${ctx.method} is not implemented`));
+      }
+    } catch (err) {
+      const mapped = err instanceof DomainError ? err : fromHttpError(err as object);
+      if (mapped) {
+        sendProblem(ctx, mapped);
+      } else {
+        failure = err;
+        sendProblem(ctx, new DomainError('internal_error', `an unexpected error occurred; quote request id ${requestId} when reporting it`));
+      }
+    } finally {
+      metrics.inFlight.dec();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const status = ctx.status;
+      metrics.observeRequest(ctx.method, route, status, seconds);
+      const line = {
+        req_id: requestId,
+        method: ctx.method,
+        route,
+        path: ctx.path,
+        status,
+        duration_ms: Math.round(seconds * 100000) / 100,
+        user_id: ctx.state.user?.id,
+        err: failure,
+      };
+      if (failure !== undefined) logger.error(line, 'request failed');
+      else if (QUIET_PATHS.has(ctx.path)) logger.debug(line, 'request');
+      else logger.info(line, 'request');
+    }
+  };
+}

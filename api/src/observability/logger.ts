@@ -1,0 +1,64 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+/** Paths never written to the log, whatever a caller passes in. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'password',
+  'password_hash',
+  'access_token',
+  'token',
+  'apiSecretKey',
+  'databaseUrl',
+  'redisUrl',
+  'cacheRedisUrl',
+  '*.password',
+  '*.password_hash',
+  '*.access_token',
+  '*.token',
+  '*.authorization',
+];
+
+export interface LoggerOptions {
+  level: string;
+  name?: string;
+  /** Defaults to an asynchronous stdout destination (call flushLogger before exit). */
+  destination?: DestinationStream;
+}
+
+export interface AppLogger {
+  logger: Logger;
+  flush(): void;
+}
+
+export function createLogger(opts: LoggerOptions): AppLogger {
+  // Asynchronous, buffered writes keep logging off the request's critical path.
+  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const logger = pino(
+    {
+      name: opts.name ?? 'shop-api',
+      level: opts.level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    },
+    dest,
+  );
+  return {
+    logger,
+    flush() {
+      const d = dest as { flushSync?: () => void };
+      try {
+        d.flushSync?.();
+      } catch {
+        // destination not ready yet (nothing written): nothing to flush
+      }
+    },
+  };
+}
