@@ -1,0 +1,195 @@
+import type { Command } from 'commander';
+import { readFile, stat, mkdir } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { generate } from 'selfsigned';
+import type { CommandModule, CommandOutcome } from '../program.js';
+import type { Context, Environment } from '../context.js';
+import { parseEnvironment } from '../context.js';
+import { ShopctlError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { GENERATE, parseEnvFile, renderEnv } from '../core/envfile.js';
+import { generateSecret } from '../core/secrets.js';
+import { writeFileAtomic } from '../core/fs-atomic.js';
+import { parseComposeModel } from '../compose/model.js';
+import { run } from '../run.js';
+
+export interface InitOptions {
+  force?: boolean;
+  domain?: string[];
+}
+
+export interface PlannedFile {
+  path: string;
+  kind: 'env' | 'secret' | 'certificate' | 'key';
+  mode: number;
+  content: string;
+}
+
+/** Secret files the production compose file declares under `secrets:` (name -> absolute path). */
+export async function productionSecretFiles(composeFile: string): Promise<Map<string, string>> {
+  let text: string;
+  try {
+    text = await readFile(composeFile, 'utf8');
+  } catch (error) {
+    throw new ShopctlError(`Cannot read ${composeFile}: ${(error as Error).message}`, {
+      exitCode: ExitCode.PREFLIGHT,
+      hint: 'shopctl init --env production reads the secret names from the production compose file; run it in the project directory or pass -C.',
+    });
+  }
+  const model = parseComposeModel(text);
+  const files = new Map<string, string>();
+  for (const [name, s] of model.secrets) if (s.file) files.set(name, resolve(dirname(composeFile), s.file));
+  return files;
+}
+
+/** Pure planning: the files init writes, with their content and modes. Secrets are generated here. */
+export function planEnvFiles(opts: {
+  environment: Environment;
+  template: string;
+  envFile: string;
+  secretFiles: ReadonlyMap<string, string>;
+  secret?: () => string;
+}): PlannedFile[] {
+  const secret = opts.secret ?? (() => generateSecret());
+  const { lines, problems } = parseEnvFile(opts.template);
+  if (problems.length) throw new ShopctlError(`The template is not a valid env file: ${problems.map((p) => p.message).join('; ')}`, { exitCode: ExitCode.PREFLIGHT });
+  const files: PlannedFile[] = [];
+  const written = new Set<string>();
+  const envText = renderEnv(lines, (key, value) => {
+    if (value !== GENERATE) return undefined;
+    const secretName = key.toLowerCase();
+    const file = opts.environment === 'production' ? opts.secretFiles.get(secretName) : undefined;
+    if (!file) return secret();
+    if (!written.has(secretName)) {
+      files.push({ path: file, kind: 'secret', mode: 0o600, content: secret() });
+      written.add(secretName);
+    }
+    return null;
+  });
+  if (opts.environment === 'production') {
+    // Secrets the compose file needs that the template does not mention get a value too.
+    for (const [name, file] of opts.secretFiles) {
+      if (!written.has(name)) files.push({ path: file, kind: 'secret', mode: 0o600, content: secret() });
+    }
+  }
+  files.unshift({ path: opts.envFile, kind: 'env', mode: 0o600, content: envText });
+  return files;
+}
+
+export async function planCertificate(certDir: string, domains: readonly string[]): Promise<PlannedFile[]> {
+  const notAfter = new Date();
+  notAfter.setUTCDate(notAfter.getUTCDate() + 365);
+  const altNames = [
+    ...domains.map((d) => ({ type: 2 as const, value: d })),
+    { type: 7 as const, ip: '127.0.0.1' },
+    { type: 7 as const, ip: '::1' },
+  ];
+  const pems = await generate([{ name: 'commonName', value: domains[0] ?? 'localhost' }], {
+    keyType: 'rsa',
+    keySize: 2048,
+    algorithm: 'sha256',
+    notAfterDate: notAfter,
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames },
+    ],
+  });
+  return [
+    { path: join(certDir, 'tls.crt'), kind: 'certificate', mode: 0o644, content: pems.cert },
+    { path: join(certDir, 'tls.key'), kind: 'key', mode: 0o600, content: pems.private },
+  ];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** Files git would pick up: written anyway, but the operator is told. Undefined when not in a git work tree. */
+async function notIgnoredByGit(projectDir: string, paths: readonly string[]): Promise<string[] | undefined> {
+  try {
+    const inside = await run(['git', ['-C', projectDir, 'rev-parse', '--is-inside-work-tree']], { timeoutMs: 10_000 });
+    if (inside.exitCode !== 0) return undefined;
+    const notIgnored: string[] = [];
+    for (const p of paths) {
+      const r = await run(['git', ['-C', projectDir, 'check-ignore', '-q', '--no-index', p]], { timeoutMs: 10_000 });
+      if (r.exitCode === 1) notIgnored.push(p);
+    }
+    return notIgnored;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function init(ctx: Context, opts: InitOptions): Promise<CommandOutcome> {
+  const environment = ctx.environment;
+  const templatePath = join(ctx.projectDir, 'templates', `.env.${environment}`);
+  let template: string;
+  try {
+    template = await readFile(templatePath, 'utf8');
+  } catch {
+    throw new ShopctlError(`Template ${templatePath} not found`, {
+      exitCode: ExitCode.PREFLIGHT,
+      hint: 'Run shopctl init in the project directory (or pass -C <dir>); templates/ ships with the project.',
+    });
+  }
+  const composeFile = ctx.composeFiles[0] ?? join(ctx.projectDir, 'docker-compose.production.yml');
+  const secretFiles = environment === 'production' ? await productionSecretFiles(composeFile) : new Map<string, string>();
+  const planned = planEnvFiles({ environment, template, envFile: ctx.envFile, secretFiles });
+  if (environment === 'development') planned.push(...(await planCertificate(join(ctx.projectDir, 'certs'), opts.domain?.length ? opts.domain : ['localhost'])));
+
+  const existing: string[] = [];
+  for (const f of planned) if (await exists(f.path)) existing.push(f.path);
+  if (existing.length && !opts.force) {
+    throw new ShopctlError(`Refusing to overwrite ${existing.length} existing file(s): ${existing.map((p) => relative(ctx.projectDir, p) || p).join(', ')}`, {
+      exitCode: ExitCode.REFUSED,
+      hint: 'Pass --force to replace them. Replacing production secrets of a running stack locks the services out of the database created with the old password.',
+    });
+  }
+  for (const f of planned) {
+    await mkdir(dirname(f.path), { recursive: true, mode: f.kind === 'secret' || f.kind === 'key' ? 0o700 : 0o755 });
+    await writeFileAtomic(f.path, f.kind === 'secret' ? f.content : f.content, f.mode);
+  }
+  const rel = (p: string) => relative(ctx.projectDir, p) || p;
+  const exposed = await notIgnoredByGit(ctx.projectDir, planned.map((f) => rel(f.path)));
+  if (exposed?.length) ctx.output.warn(`not ignored by git (add them to .gitignore before committing): ${exposed.join(', ')}`);
+  const files = planned.map((f) => ({ path: rel(f.path), kind: f.kind, mode: `0${f.mode.toString(8)}`, replaced: existing.includes(f.path) }));
+  const lines = [
+    `Initialised ${environment} in ${ctx.projectDir}:`,
+    ...files.map((f) => `  ${f.mode}  ${f.path}  (${f.kind}${f.replaced ? ', replaced' : ''})`),
+    '',
+    environment === 'production'
+      ? 'Next: review .env (domain, admin e-mail), then: shopctl deploy production <version>'
+      : 'Next: shopctl deploy development   (or: docker compose up -d --build)',
+  ];
+  return { data: { environment, files, gitIgnored: exposed === undefined ? null : exposed.length === 0 }, human: lines.join('\n') };
+}
+
+export const initCommand: CommandModule = {
+  register(program: Command, run, { example }) {
+    program
+      .command('init')
+      .description('Render templates/.env.<env> into the env file with fresh random secrets (production: into secrets/<name>, mode 0600) and, for development, a self-signed TLS certificate in certs/.')
+      .option('--force', 'replace existing files (never done otherwise)')
+      .option('--domain <name...>', 'host names of the development certificate (default: localhost)')
+      .addHelpText(
+        'after',
+        example(`
+          shopctl init                       # development: .env + certs/tls.crt, certs/tls.key
+          shopctl init --env production      # .env + secrets/* (0600)
+          shopctl init --force --domain shop.test localhost`),
+      )
+      .action(async (opts: InitOptions, cmd: Command) => {
+        const globals = cmd.optsWithGlobals<{ env?: string }>();
+        // init defaults to development: there is no env file yet to read ENVIRONMENT from.
+        await run('init', cmd, (ctx) => init(ctx, opts), () => ({ environment: parseEnvironment(globals.env ?? 'development', '--env') }));
+      });
+  },
+};

@@ -1,0 +1,59 @@
+import { parse } from 'yaml';
+
+/** The parts of a Compose model shopctl reads. Everything else is Compose's business. */
+export interface ComposeModel {
+  services: Map<string, ServiceModel>;
+  /** Top-level `secrets:` with their `file:` (relative to the project directory as written). */
+  secrets: Map<string, { file?: string | undefined }>;
+}
+
+export interface ServiceModel {
+  name: string;
+  image?: string | undefined;
+  hasBuild: boolean;
+  profiles: string[];
+  hasHealthcheck: boolean;
+  secrets: string[];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Reads YAML from a compose file or from `compose config`; throws with the YAML error otherwise. */
+export function parseComposeModel(text: string): ComposeModel {
+  const doc: unknown = parse(text);
+  if (!isRecord(doc)) throw new Error('not a Compose file: the top level is not a mapping');
+  const services = new Map<string, ServiceModel>();
+  if (isRecord(doc.services)) {
+    for (const [name, raw] of Object.entries(doc.services)) {
+      const s = isRecord(raw) ? raw : {};
+      const hc = s.healthcheck;
+      services.set(name, {
+        name,
+        image: typeof s.image === 'string' ? s.image : undefined,
+        hasBuild: s.build !== undefined && s.build !== null,
+        profiles: Array.isArray(s.profiles) ? s.profiles.map(String) : [],
+        hasHealthcheck: isRecord(hc) && hc.disable !== true && !(Array.isArray(hc.test) && hc.test[0] === 'NONE'),
+        secrets: Array.isArray(s.secrets) ? s.secrets.map((x) => (isRecord(x) ? String(x.source) : String(x))) : [],
+      });
+    }
+  }
+  const secrets = new Map<string, { file?: string }>();
+  if (isRecord(doc.secrets)) {
+    for (const [name, raw] of Object.entries(doc.secrets)) {
+      secrets.set(name, { file: isRecord(raw) && typeof raw.file === 'string' ? raw.file : undefined });
+    }
+  }
+  return { services, secrets };
+}
+
+/** `registry/shop-api:1.4.0` -> { repository: 'registry/shop-api', tag: '1.4.0' } (a port colon is not a tag). */
+export function splitImage(image: string): { repository: string; tag: string } {
+  const at = image.indexOf('@');
+  const name = at >= 0 ? image.slice(0, at) : image;
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  if (colon > slash) return { repository: name.slice(0, colon), tag: name.slice(colon + 1) };
+  return { repository: name, tag: 'latest' };
+}

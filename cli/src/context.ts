@@ -1,0 +1,193 @@
+import { readFile } from 'node:fs/promises';
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import { ShopctlError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import { envToMap, parseEnvFile } from './core/envfile.js';
+import { parseComposeModel, type ComposeModel } from './compose/model.js';
+import { configModel, type ComposeProject } from './compose/commands.js';
+import { parseComposeVersion, probeV1, probeV2, v1, v2, type ComposeFlavour } from './compose/flavour.js';
+import { connectDocker, type Docker, type EngineInfo } from './docker/client.js';
+import { run, runChecked } from './run.js';
+import type { Output } from './output.js';
+
+export const ENVIRONMENTS = ['development', 'production'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** Flags every command accepts (see program.ts). */
+export interface GlobalOptions {
+  projectDir?: string;
+  projectName?: string;
+  envFile?: string;
+  file?: string[];
+  profile?: string[];
+  stateDir?: string;
+  backupDir?: string;
+  env?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export const COMPOSE_FILES: Record<Environment, string> = {
+  development: 'docker-compose.yml',
+  production: 'docker-compose.production.yml',
+};
+
+/** Compose's own rule: lower case, only [a-z0-9_-], starting with a letter or digit. */
+export function normalizeProjectName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+}
+
+export function parseEnvironment(value: string, source: string): Environment {
+  if ((ENVIRONMENTS as readonly string[]).includes(value)) return value as Environment;
+  throw new ShopctlError(`Unknown environment "${value}" (from ${source})`, {
+    exitCode: ExitCode.USAGE,
+    hint: `Use one of: ${ENVIRONMENTS.join(', ')}.`,
+  });
+}
+
+/** Where things are and how to reach them, resolved once per command; Docker and Compose are connected lazily. */
+export class Context {
+  readonly projectDir: string;
+  readonly envFile: string;
+  readonly envFileExists: boolean;
+  /** The env file's values (empty when there is none); never printed. */
+  readonly envValues: ReadonlyMap<string, string>;
+  readonly environment: Environment;
+  readonly composeFiles: readonly string[];
+  readonly projectName: string;
+  readonly profiles: readonly string[];
+  readonly stateDir: string;
+  readonly backupDir: string;
+  readonly output: Output;
+  readonly signal: AbortSignal;
+
+  private dockerPromise: Promise<{ docker: Docker; engine: EngineInfo }> | undefined;
+  private flavourPromise: Promise<ComposeFlavour> | undefined;
+  private modelPromise: Promise<ComposeModel> | undefined;
+
+  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour'>) {
+    this.projectDir = fields.projectDir;
+    this.envFile = fields.envFile;
+    this.envFileExists = fields.envFileExists;
+    this.envValues = fields.envValues;
+    this.environment = fields.environment;
+    this.composeFiles = fields.composeFiles;
+    this.projectName = fields.projectName;
+    this.profiles = fields.profiles;
+    this.stateDir = fields.stateDir;
+    this.backupDir = fields.backupDir;
+    this.output = fields.output;
+    this.signal = fields.signal;
+  }
+
+  static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment } = {}): Promise<Context> {
+    const projectDir = resolve(opts.projectDir ?? process.cwd());
+    const envFile = resolve(projectDir, opts.envFile ?? '.env');
+    let envText: string | undefined;
+    try {
+      envText = await readFile(envFile, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (opts.envFile) throw new ShopctlError(`Env file ${envFile} does not exist`, { exitCode: ExitCode.PREFLIGHT, hint: 'Create it with shopctl init.' });
+    }
+    const envValues = envText === undefined ? new Map<string, string>() : envToMap(parseEnvFile(envText).lines);
+    const fromEnv = (key: string) => process.env[key] || envValues.get(key) || undefined;
+
+    let environment: Environment;
+    if (overrides.environment) environment = overrides.environment;
+    else if (opts.env) environment = parseEnvironment(opts.env, '--env');
+    else if (process.env.SHOPCTL_ENV) environment = parseEnvironment(process.env.SHOPCTL_ENV, 'SHOPCTL_ENV');
+    else if (envValues.get('ENVIRONMENT') === 'production') environment = 'production';
+    else environment = 'development';
+
+    const composeFileSetting = fromEnv('COMPOSE_FILE');
+    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [COMPOSE_FILES[environment]];
+    const composeFiles = files.map((f) => (isAbsolute(f) ? f : join(projectDir, f)));
+
+    const rawName = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME') ?? basename(projectDir);
+    const projectName = normalizeProjectName(rawName);
+    if (projectName === '') throw new ShopctlError(`"${rawName}" is not usable as a Compose project name`, { exitCode: ExitCode.USAGE, hint: 'Pass --project-name.' });
+
+    const profiles = opts.profile?.length ? opts.profile : (fromEnv('COMPOSE_PROFILES')?.split(',').filter(Boolean) ?? []);
+    const stateDir = resolve(projectDir, opts.stateDir ?? '.shopctl');
+    const backupDir = resolve(projectDir, opts.backupDir ?? fromEnv('BACKUP_DIR') ?? 'backups');
+    return new Context({
+      projectDir,
+      envFile,
+      envFileExists: envText !== undefined,
+      envValues,
+      environment,
+      composeFiles,
+      projectName,
+      profiles,
+      stateDir,
+      backupDir,
+      output,
+      signal,
+    });
+  }
+
+  statePath(...parts: string[]): string {
+    return join(this.stateDir, ...parts);
+  }
+
+  async docker(): Promise<Docker> {
+    this.dockerPromise ??= connectDocker();
+    return (await this.dockerPromise).docker;
+  }
+
+  async engine(): Promise<EngineInfo> {
+    this.dockerPromise ??= connectDocker();
+    return (await this.dockerPromise).engine;
+  }
+
+  async flavour(): Promise<ComposeFlavour> {
+    this.flavourPromise ??= detectCompose(this.signal);
+    return this.flavourPromise;
+  }
+
+  async compose(): Promise<ComposeProject> {
+    return {
+      flavour: await this.flavour(),
+      projectName: this.projectName,
+      projectDir: this.projectDir,
+      files: this.composeFiles,
+      envFile: this.envFileExists ? this.envFile : undefined,
+      profiles: this.profiles,
+    };
+  }
+
+  /** The resolved Compose model (`compose config`), parsed once. */
+  async composeModel(env: Record<string, string> = {}): Promise<ComposeModel> {
+    this.modelPromise ??= (async () => {
+      const result = await runChecked(configModel(await this.compose()), 'docker compose config', { env, signal: this.signal, exitCode: ExitCode.PREFLIGHT });
+      return parseComposeModel(result.stdout);
+    })();
+    return this.modelPromise;
+  }
+}
+
+/** `docker compose` (v2) when the plugin answers, else `docker-compose` (v1); an error naming both otherwise. */
+export async function detectCompose(signal?: AbortSignal): Promise<ComposeFlavour> {
+  const forced = process.env.SHOPCTL_COMPOSE;
+  const tryProbe = async (which: 'v1' | 'v2') => {
+    try {
+      const r = await run(which === 'v2' ? probeV2() : probeV1(), { signal, timeoutMs: 20_000 });
+      const version = r.exitCode === 0 ? parseComposeVersion(r.stdout) : undefined;
+      return version ? (which === 'v2' ? v2(version) : v1(version)) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (forced === 'v1' || forced === 'v2') {
+    const f = await tryProbe(forced);
+    if (f) return f;
+    throw new ShopctlError(`SHOPCTL_COMPOSE=${forced} but that Compose does not answer`, { exitCode: ExitCode.PREFLIGHT });
+  }
+  const found = (await tryProbe('v2')) ?? (await tryProbe('v1'));
+  if (found) return found;
+  throw new ShopctlError('Neither `docker compose` (v2) nor `docker-compose` (v1) is available', {
+    exitCode: ExitCode.PREFLIGHT,
+    hint: 'Install the Docker Compose plugin: https://docs.docker.com/compose/install/',
+  });
+}

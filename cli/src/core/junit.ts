@@ -1,0 +1,45 @@
+/** One named check of `shopctl verify`. `exempt` is a documented exception, never a silent pass. */
+export interface CheckResult {
+  id: string;
+  group: string;
+  status: 'pass' | 'fail' | 'exempt' | 'skip';
+  detail: string;
+  durationMs: number;
+}
+
+function xml(text: string): string {
+  return text
+    // XML 1.0 cannot carry most control characters, even escaped.
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}
+
+/** JUnit XML as GitHub Actions, GitLab and Jenkins read it: one testsuite per group. */
+export function renderJunit(results: readonly CheckResult[], suiteName = 'shopctl verify', timestamp = new Date()): string {
+  const groups = new Map<string, CheckResult[]>();
+  for (const r of results) groups.set(r.group, [...(groups.get(r.group) ?? []), r]);
+  const seconds = (ms: number) => (ms / 1000).toFixed(3);
+  const total = (rs: readonly CheckResult[]) => rs.reduce((s, r) => s + r.durationMs, 0);
+  const count = (rs: readonly CheckResult[], status: CheckResult['status']) => rs.filter((r) => r.status === status).length;
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  out.push(
+    `<testsuites name="${xml(suiteName)}" tests="${results.length}" failures="${count(results, 'fail')}" errors="0" skipped="${count(results, 'skip') + count(results, 'exempt')}" time="${seconds(total(results))}" timestamp="${timestamp.toISOString()}">`,
+  );
+  for (const [group, rs] of groups) {
+    out.push(
+      `  <testsuite name="${xml(group)}" tests="${rs.length}" failures="${count(rs, 'fail')}" errors="0" skipped="${count(rs, 'skip') + count(rs, 'exempt')}" time="${seconds(total(rs))}">`,
+    );
+    for (const r of rs) {
+      const open = `    <testcase classname="${xml(`shopctl.verify.${group}`)}" name="${xml(r.id)}" time="${seconds(r.durationMs)}"`;
+      if (r.status === 'pass') out.push(`${open}>`, `      <system-out>${xml(r.detail)}</system-out>`, '    </testcase>');
+      else if (r.status === 'fail') out.push(`${open}>`, `      <failure message="${xml(r.detail)}" type="CheckFailed">${xml(r.detail)}</failure>`, '    </testcase>');
+      else out.push(`${open}>`, `      <skipped message="${xml(`${r.status}: ${r.detail}`)}"/>`, '    </testcase>');
+    }
+    out.push('  </testsuite>');
+  }
+  out.push('</testsuites>', '');
+  return out.join('\n');
+}

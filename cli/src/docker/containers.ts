@@ -1,0 +1,64 @@
+import type Docker from 'dockerode';
+
+/** Compose labels: the only way shopctl finds containers (v1 names `p_api_1`, v2 `p-api-1`). */
+export const LABEL = {
+  project: 'com.docker.compose.project',
+  service: 'com.docker.compose.service',
+  oneoff: 'com.docker.compose.oneoff',
+  number: 'com.docker.compose.container-number',
+  /** shopctl verify: comma-separated check ids this service is exempt from, documented where it is set. */
+  verifyExempt: 'shopctl.verify.exempt',
+} as const;
+
+export interface FindOptions {
+  service?: string;
+  /** Include stopped containers. */
+  all?: boolean;
+}
+
+/** The project's service containers (never one-off `run` containers), oldest first. */
+export async function findContainers(docker: Docker, project: string, opts: FindOptions = {}): Promise<Docker.ContainerInfo[]> {
+  const label = [`${LABEL.project}=${project}`, `${LABEL.oneoff}=False`];
+  if (opts.service) label.push(`${LABEL.service}=${opts.service}`);
+  const list = await docker.listContainers({ all: opts.all ?? false, filters: { label } });
+  return list.sort((a, b) => a.Created - b.Created || containerNumber(a) - containerNumber(b));
+}
+
+export function containerNumber(c: Docker.ContainerInfo): number {
+  return Number(c.Labels[LABEL.number] ?? 0);
+}
+
+export function serviceOf(c: Docker.ContainerInfo | Docker.ContainerInspectInfo): string {
+  const labels = 'Labels' in c ? c.Labels : c.Config.Labels;
+  return labels[LABEL.service] ?? '?';
+}
+
+/** `/shop_api_3` -> `shop_api_3`. */
+export function displayName(c: Docker.ContainerInfo | Docker.ContainerInspectInfo): string {
+  const name = 'Names' in c ? (c.Names[0] ?? c.Id) : c.Name;
+  return name.replace(/^\//, '');
+}
+
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** The container's address on a network it shares with `peer` (the proxy), e.g. the backend network. */
+export function sharedNetworkIp(container: Docker.ContainerInspectInfo, peer: Docker.ContainerInspectInfo): { network: string; ip: string } | undefined {
+  const mine = container.NetworkSettings.Networks;
+  const theirs = peer.NetworkSettings.Networks;
+  for (const [network, settings] of Object.entries(mine)) {
+    if (theirs[network] && settings.IPAddress) return { network, ip: settings.IPAddress };
+  }
+  return undefined;
+}
+
+/** Where a container port is published on the host, as an address to connect to (0.0.0.0 -> 127.0.0.1). */
+export function publishedAddress(c: Docker.ContainerInspectInfo, containerPort: string): { host: string; port: number } | undefined {
+  const bindings = c.NetworkSettings.Ports?.[containerPort];
+  const first = bindings?.find((b) => b.HostPort) ?? undefined;
+  if (!first) return undefined;
+  const ip = first.HostIp;
+  const host = !ip || ip === '0.0.0.0' ? '127.0.0.1' : ip === '::' ? '::1' : ip;
+  return { host, port: Number(first.HostPort) };
+}

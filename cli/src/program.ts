@@ -1,0 +1,166 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Context, type Environment, type GlobalOptions } from './context.js';
+import { ShopctlError, isShopctlError, messageOf } from './errors.js';
+import { ExitCode, exitCodeName, type ExitCodeValue } from './exit-codes.js';
+import { Output } from './output.js';
+
+/** What a command hands back: the JSON document under --json, the text otherwise. */
+export interface CommandOutcome {
+  exitCode?: ExitCodeValue;
+  data: Record<string, unknown>;
+  human?: string | undefined;
+}
+
+export type Handler = (ctx: Context) => Promise<CommandOutcome>;
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0 ok            5 new version failed, rolled back (old one kept serving)
+  1 failed        6 unhealthy
+  2 usage         7 verify found failing checks
+  3 preflight     8 backup integrity (checksum, unreadable dump)
+  4 lock held     9 not found (release, image, file)
+                 10 refused (needs --force / --yes / confirmation)
+                130 interrupted`;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number >= 0.`);
+    return n;
+  };
+}
+
+export function seconds(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number of seconds > 0.`);
+    return n;
+  };
+}
+
+function example(lines: string): string {
+  return `\nExamples:\n${lines
+    .trim()
+    .split('\n')
+    .map((l) => `  ${l.trim()}`)
+    .join('\n')}\n`;
+}
+
+interface State {
+  exitCode: number;
+  controller: AbortController;
+}
+
+/** Resolves the context, runs the handler, prints the outcome or the error; returns the exit code. */
+type Overrides = () => { environment?: Environment };
+
+async function execute(state: State, name: string, cmd: Command, handler: Handler, overrides: Overrides = () => ({})): Promise<void> {
+  const globals = cmd.optsWithGlobals<GlobalOptions>();
+  const output = new Output({ json: globals.json, verbose: globals.verbose });
+  let exitCode: number;
+  try {
+    const ctx = await Context.resolve(globals, output, state.controller.signal, overrides());
+    const outcome = await handler(ctx);
+    exitCode = outcome.exitCode ?? ExitCode.OK;
+    if (output.json) {
+      const doc = { ok: exitCode === ExitCode.OK, command: name, exitCode, ...outcome.data, ...(output.warnings.length ? { warnings: output.warnings } : {}) };
+      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    } else if (outcome.human) {
+      process.stdout.write(outcome.human.endsWith('\n') ? outcome.human : `${outcome.human}\n`);
+    }
+  } catch (error) {
+    const known = isShopctlError(error) ? error : undefined;
+    exitCode = state.controller.signal.aborted ? ExitCode.INTERRUPTED : (known?.exitCode ?? ExitCode.FAILURE);
+    const message = messageOf(error);
+    if (output.json) {
+      const doc = {
+        ok: false,
+        command: name,
+        exitCode,
+        error: { code: exitCodeName(exitCode), message, detail: known?.detail, hint: known?.hint, ...(known?.details ?? {}) },
+        ...(output.warnings.length ? { warnings: output.warnings } : {}),
+      };
+      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    }
+    const lines = [`shopctl ${name}: ${message}`];
+    if (known?.detail) lines.push(known.detail);
+    if (known?.hint) lines.push(`hint: ${known.hint}`);
+    if (!known && globals.verbose && error instanceof Error && error.stack) lines.push(error.stack);
+    process.stderr.write(`${lines.join('\n')}\n`);
+  }
+  state.exitCode = exitCode;
+}
+
+export function buildProgram(state: State): Command {
+  const program = new Command('shopctl');
+  program
+    .description('Deploy and operate the shop stack: zero-downtime deploys, rollback, checked backups, restore, health and verify.')
+    .version(version(), '-V, --version')
+    .option('-C, --project-dir <dir>', 'project directory with the compose files (default: current directory)')
+    .option('-p, --project-name <name>', 'Compose project name (default: COMPOSE_PROJECT_NAME or the directory name, as Compose)')
+    .option('--env-file <file>', 'environment file (default: <project-dir>/.env)')
+    .option('-f, --file <file...>', 'compose file(s) (default: docker-compose.yml, or docker-compose.production.yml for production)')
+    .option('--profile <name...>', 'Compose profiles to enable (default: COMPOSE_PROFILES)')
+    .option('-e, --env <environment>', 'development or production (default: SHOPCTL_ENV, else ENVIRONMENT in the env file, else development)')
+    .option('--state-dir <dir>', 'release history and locks (default: <project-dir>/.shopctl)')
+    .option('--backup-dir <dir>', 'backups (default: BACKUP_DIR in the env file, else <project-dir>/backups)')
+    .option('--json', 'print one JSON document on stdout and nothing else there')
+    .option('-v, --verbose', 'more detail: every step, and stack traces of unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .addHelpText('after', `${EXIT_CODES_HELP}\n\nDocumentation: docs/operations.md`);
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  return program;
+}
+
+export interface CommandModule {
+  register(program: Command, run: (name: string, cmd: Command, handler: Handler, overrides?: Overrides) => Promise<void>, helpers: { example: typeof example }): void;
+}
+
+/** Parses argv, runs one command, returns its exit code (bin.ts sets process.exitCode). */
+export async function main(argv: readonly string[], modules: readonly CommandModule[]): Promise<number> {
+  const state: State = { exitCode: ExitCode.OK, controller: new AbortController() };
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      process.stderr.write(`\n${signal}: stopping after cleaning up (send again to exit at once)\n`);
+      state.controller.abort(new ShopctlError(`interrupted by ${signal}`, { exitCode: ExitCode.INTERRUPTED }));
+    } else {
+      process.exit(ExitCode.INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const program = buildProgram(state);
+  const runner = (name: string, cmd: Command, handler: Handler, overrides?: Overrides) => execute(state, name, cmd, handler, overrides);
+  for (const m of modules) m.register(program, runner, { example });
+  for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(run with --help for usage)');
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    if (isShopctlError(error)) {
+      process.stderr.write(`shopctl: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return state.exitCode;
+}
+
+export { Option };
