@@ -1,0 +1,120 @@
+import type { Redis } from 'ioredis';
+
+export interface CacheOptions {
+  /** Seconds an entry lives at most. */
+  ttlSeconds: number;
+  /** Entries kept at most; the least recently used go first. */
+  maxEntries: number;
+}
+
+export interface CacheLookup {
+  /** The catalogue version the value belongs to; pass it back to `set`. */
+  version: string;
+  value: string | null;
+}
+
+// Reads the catalogue version and the entry of that version in one round trip; touches the LRU index on a hit.
+// A missing version (flushed Redis) restarts from the current time in ms, above any version used before.
+const GET_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if not v then
+  v = ARGV[3]
+  redis.call('SET', KEYS[1], v)
+end
+local k = ARGV[1] .. v .. ':' .. ARGV[2]
+local val = redis.call('GET', k)
+if val then redis.call('ZADD', KEYS[2], ARGV[3], k) end
+return {v, val}`;
+
+// Writes an entry with a TTL and trims the index to maxEntries in the same atomic step,
+// so a flood of distinct queries cannot grow memory (Redis runs with noeviction).
+const SET_SCRIPT = `
+local ttl = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local max = tonumber(ARGV[5])
+redis.call('SET', ARGV[1], ARGV[2], 'EX', ttl)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl * 1000)
+local n = redis.call('ZCARD', KEYS[1])
+if n > max then
+  local old = redis.call('ZRANGE', KEYS[1], 0, n - max - 1)
+  for i = 1, #old, 500 do
+    redis.call('DEL', unpack(old, i, math.min(i + 499, #old)))
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - max - 1)
+end
+return n`;
+
+const BUMP_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[1])
+return tonumber(ARGV[1])`;
+
+interface CacheCommands {
+  shopCacheGet(versionKey: string, indexKey: string, entryPrefix: string, suffix: string, now: number): Promise<[string, string | null]>;
+  shopCacheSet(indexKey: string, key: string, value: string, ttl: number, now: number, max: number): Promise<number>;
+  shopCacheBump(versionKey: string, now: number): Promise<number>;
+}
+
+/**
+ * Versioned product cache: every key carries the catalogue version, which each product write
+ * increments, so a reader never gets an entry older than a write that has returned.
+ */
+export class ProductCache {
+  private readonly versionKey: string;
+  private readonly indexKey: string;
+  private readonly entryPrefix: string;
+  private readonly client: Redis & CacheCommands;
+  /** Set when an invalidation could not reach Redis: serve from PostgreSQL until one succeeds. */
+  private stale = false;
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    private readonly opts: CacheOptions,
+  ) {
+    this.versionKey = `${prefix}catalog:version`;
+    this.indexKey = `${prefix}cache:index`;
+    this.entryPrefix = `${prefix}cache:v`;
+    redis.defineCommand('shopCacheGet', { numberOfKeys: 2, lua: GET_SCRIPT });
+    redis.defineCommand('shopCacheSet', { numberOfKeys: 1, lua: SET_SCRIPT });
+    redis.defineCommand('shopCacheBump', { numberOfKeys: 1, lua: BUMP_SCRIPT });
+    this.client = redis as Redis & CacheCommands;
+    // Writes made while this replica could not reach Redis were not invalidated: start a new version.
+    redis.on('ready', () => {
+      void this.bump();
+    });
+  }
+
+  /** null: the cache is unavailable (serve from the database and do not store). */
+  async get(suffix: string): Promise<CacheLookup | null> {
+    if (this.stale || this.client.status !== 'ready') return null;
+    try {
+      const [version, value] = await this.client.shopCacheGet(this.versionKey, this.indexKey, this.entryPrefix, suffix, Date.now());
+      return { version, value };
+    } catch {
+      return null;
+    }
+  }
+
+  async set(version: string, suffix: string, value: string): Promise<void> {
+    if (this.stale || this.client.status !== 'ready') return;
+    try {
+      await this.client.shopCacheSet(this.indexKey, `${this.entryPrefix}${version}:${suffix}`, value, this.opts.ttlSeconds, Date.now(), this.opts.maxEntries);
+    } catch {
+      // a cache that cannot store is only slower
+    }
+  }
+
+  /** Called after every product write commits, before its response is sent. */
+  async bump(): Promise<boolean> {
+    try {
+      await this.client.shopCacheBump(this.versionKey, Date.now());
+      this.stale = false;
+      return true;
+    } catch {
+      this.stale = true;
+      return false;
+    }
+  }
+}
