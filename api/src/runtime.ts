@@ -3,19 +3,36 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { createDatabase, type Database } from './data/db.js';
 import { closeRedis, createRedis, waitReady, type Redis } from './data/redis.js';
+import { ProductCache } from './data/cache.js';
+import { ActiveUsers, RevocationStore } from './data/sessions.js';
+import { countProductsInStock } from './data/repos/products.js';
+import { countOrdersToday } from './data/repos/stats.js';
+import { purgeExpiredRevocations } from './data/repos/revokedTokens.js';
+import { purgeOldKeys } from './data/repos/idempotency.js';
 import { HealthService } from './domain/health.js';
-import { createApp, type App } from './app.js';
+import { AuthService } from './domain/auth.js';
+import { CatalogService } from './domain/catalog.js';
+import { CartService } from './domain/cart.js';
+import { OrderService } from './domain/orders.js';
+import { AdminService } from './domain/admin.js';
+import { createLimiter } from './http/middleware/rateLimit.js';
+import { createApp, type App, type Services } from './app.js';
 
 export interface Runtime {
   app: App;
   config: Config;
   metrics: Metrics;
-  health: HealthService;
+  services: Services;
   database: Database;
   redis: Redis;
   cacheRedis: Redis;
   close(): Promise<void>;
 }
+
+export const CACHE_TTL_SECONDS = 300;
+/** With ~30 KB for a full page of products, at most ~30 MB of cache in a noeviction Redis. */
+export const CACHE_MAX_ENTRIES = 1000;
+const HOUSEKEEPING_EVERY_MS = 60 * 60_000;
 
 /** Wires config -> database, Redis, services -> app. Shared by server.ts and the tests. */
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
@@ -25,29 +42,58 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     poolMax: config.databasePoolMax,
     onQuery: (op, s) => metrics.observeQuery(op, s),
   });
+  const { db } = database;
   metrics.setPoolStats(() => database.poolStats());
   const redis = createRedis(config.redisUrl, 'shop-api', logger);
   const cacheRedis = config.cacheRedisUrl === config.redisUrl ? redis : createRedis(config.cacheRedisUrl, 'shop-api-cache', logger);
   // Startup never waits long for Redis: without it the API serves from PostgreSQL.
   await Promise.all([waitReady(redis, 1000), waitReady(cacheRedis, 1000)]);
 
-  const health = new HealthService(
-    {
-      database: () => database.db.one('SELECT 1 AS ok'),
-      redis: () => redis.ping(),
-    },
-    config.appVersion,
-  );
-  const app = createApp({ config, logger, metrics, health });
+  const prefix = config.redisKeyPrefix;
+  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES });
+  if (cacheRedis.status === 'ready') await cache.bump();
+  const activeUsers = new ActiveUsers(redis, prefix);
+  const catalog = new CatalogService(db, cache, metrics);
+  const services: Services = {
+    health: new HealthService({ database: () => db.one('SELECT 1 AS ok'), redis: () => redis.ping() }, config.appVersion),
+    auth: new AuthService(db, new RevocationStore(db, redis, prefix), activeUsers, { secret: config.apiSecretKey, ttlSeconds: config.jwtTtlSeconds }),
+    catalog,
+    cart: new CartService(db),
+    orders: new OrderService(db, {
+      orderCreated(total) {
+        metrics.ordersCreated.inc();
+        metrics.orderRevenue.inc(Number(total));
+      },
+      stockChanged: () => catalog.stockChanged(),
+    }),
+    admin: new AdminService(db),
+  };
+  metrics.setBusinessSource({
+    productsInStock: () => countProductsInStock(db),
+    ordersToday: () => countOrdersToday(db),
+    activeUsers: () => activeUsers.count(),
+  });
+  const limiters = {
+    auth: createLimiter('auth', config.rateLimitAuthPerMinute, redis, prefix),
+    global: createLimiter('global', config.rateLimitPerMinute, redis, prefix),
+  };
+  const app = createApp({ config, logger, metrics, services, limiters });
+
+  const housekeeping = setInterval(() => {
+    Promise.all([purgeExpiredRevocations(db), purgeOldKeys(db)]).catch((err: unknown) => logger.warn({ err }, 'housekeeping failed'));
+  }, HOUSEKEEPING_EVERY_MS);
+  housekeeping.unref();
+
   return {
     app,
     config,
     metrics,
-    health,
+    services,
     database,
     redis,
     cacheRedis,
     async close() {
+      clearInterval(housekeeping);
       await Promise.all([closeRedis(redis), cacheRedis === redis ? undefined : closeRedis(cacheRedis)]);
       await database.close();
     },

@@ -3,6 +3,20 @@ import type { Socket } from 'node:net';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { createRuntime } from './runtime.js';
+import { createDatabase } from './data/db.js';
+import { migrate, seed } from './domain/setup.js';
+import type { Logger } from './observability/logger.js';
+
+/** Development stack: migrate (advisory lock makes concurrent replicas safe) and seed an empty catalogue. */
+async function prepareDatabase(config: Config, logger: Logger): Promise<void> {
+  const database = createDatabase({ url: config.databaseUrl, poolMax: 2, applicationName: 'shop-api-setup' });
+  try {
+    if (config.migrateOnStart) await migrate(database.db, config, logger);
+    if (config.seedSampleData) await seed(database.db, config, logger, true);
+  } finally {
+    await database.close();
+  }
+}
 
 function readConfig(): Config {
   try {
@@ -19,8 +33,10 @@ function readConfig(): Config {
 async function main(): Promise<void> {
   const config = readConfig();
   const { logger, flush } = createLogger({ level: config.logLevel });
+  if (config.migrateOnStart || config.seedSampleData) await prepareDatabase(config, logger);
   const runtime = await createRuntime(config, logger);
-  const { app, health } = runtime;
+  const { app } = runtime;
+  const { health } = runtime.services;
 
   const server = http.createServer(app.koa.callback());
   // Longer than Nginx's upstream keepalive_timeout (60 s), so the proxy closes idle connections first.
