@@ -63,7 +63,7 @@ export class Context {
 
   private dockerPromise: Promise<{ docker: Docker; engine: EngineInfo }> | undefined;
   private flavourPromise: Promise<ComposeFlavour> | undefined;
-  private modelPromise: Promise<ComposeModel> | undefined;
+  private readonly models = new Map<string, Promise<ComposeModel>>();
 
   private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour'>) {
     this.projectDir = fields.projectDir;
@@ -159,11 +159,16 @@ export class Context {
 
   /** The resolved Compose model (`compose config`), parsed once. */
   async composeModel(env: Record<string, string> = {}): Promise<ComposeModel> {
-    this.modelPromise ??= (async () => {
-      const result = await runChecked(configModel(await this.compose()), 'docker compose config', { env, signal: this.signal, exitCode: ExitCode.PREFLIGHT });
-      return parseComposeModel(result.stdout);
-    })();
-    return this.modelPromise;
+    const key = JSON.stringify(env);
+    let model = this.models.get(key);
+    if (!model) {
+      model = (async () => {
+        const result = await runChecked(configModel(await this.compose()), 'docker compose config', { env, signal: this.signal, exitCode: ExitCode.PREFLIGHT });
+        return parseComposeModel(result.stdout);
+      })();
+      this.models.set(key, model);
+    }
+    return model;
   }
 }
 

@@ -49,6 +49,11 @@ export function seconds(name: string) {
   };
 }
 
+/** Repeatable option: `-f a.yml -f b.yml` -> ['a.yml', 'b.yml'] (variadic options would swallow the command). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function example(lines: string): string {
   return `\nExamples:\n${lines
     .trim()
@@ -110,8 +115,8 @@ export function buildProgram(state: State): Command {
     .option('-C, --project-dir <dir>', 'project directory with the compose files (default: current directory)')
     .option('-p, --project-name <name>', 'Compose project name (default: COMPOSE_PROJECT_NAME or the directory name, as Compose)')
     .option('--env-file <file>', 'environment file (default: <project-dir>/.env)')
-    .option('-f, --file <file...>', 'compose file(s) (default: docker-compose.yml, or docker-compose.production.yml for production)')
-    .option('--profile <name...>', 'Compose profiles to enable (default: COMPOSE_PROFILES)')
+    .option('-f, --file <file>', 'compose file, repeatable (default: docker-compose.yml, or docker-compose.production.yml for production)', collect)
+    .option('--profile <name>', 'Compose profile to enable, repeatable (default: COMPOSE_PROFILES)', collect)
     .option('-e, --env <environment>', 'development or production (default: SHOPCTL_ENV, else ENVIRONMENT in the env file, else development)')
     .option('--state-dir <dir>', 'release history and locks (default: <project-dir>/.shopctl)')
     .option('--backup-dir <dir>', 'backups (default: BACKUP_DIR in the env file, else <project-dir>/backups)')

@@ -3,6 +3,7 @@ import { readFile, stat, mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { generate } from 'selfsigned';
 import type { CommandModule, CommandOutcome } from '../program.js';
+import { collect } from '../program.js';
 import type { Context, Environment } from '../context.js';
 import { parseEnvironment } from '../context.js';
 import { ShopctlError } from '../errors.js';
@@ -178,7 +179,7 @@ export const initCommand: CommandModule = {
       .command('init')
       .description('Render templates/.env.<env> into the env file with fresh random secrets (production: into secrets/<name>, mode 0600) and, for development, a self-signed TLS certificate in certs/.')
       .option('--force', 'replace existing files (never done otherwise)')
-      .option('--domain <name...>', 'host names of the development certificate (default: localhost)')
+      .option('--domain <name>', 'host name of the development certificate, repeatable (default: localhost)', collect)
       .addHelpText(
         'after',
         example(`

@@ -14,6 +14,10 @@ export interface ServiceModel {
   profiles: string[];
   hasHealthcheck: boolean;
   secrets: string[];
+  /** `deploy.replicas` (or the legacy `scale`), when the file sets it. */
+  replicas?: number | undefined;
+  /** `restart:` policy ("no" marks one-shot helpers that exit 0 by design). */
+  restart?: string | undefined;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -36,6 +40,8 @@ export function parseComposeModel(text: string): ComposeModel {
         profiles: Array.isArray(s.profiles) ? s.profiles.map(String) : [],
         hasHealthcheck: isRecord(hc) && hc.disable !== true && !(Array.isArray(hc.test) && hc.test[0] === 'NONE'),
         secrets: Array.isArray(s.secrets) ? s.secrets.map((x) => (isRecord(x) ? String(x.source) : String(x))) : [],
+        replicas: isRecord(s.deploy) && s.deploy.replicas !== undefined ? Number(s.deploy.replicas) : s.scale !== undefined ? Number(s.scale) : undefined,
+        restart: typeof s.restart === 'string' ? s.restart : undefined,
       });
     }
   }

@@ -4,7 +4,7 @@ import { ExitCode } from '../exit-codes.js';
 import { formatDuration, sleep } from '../core/time.js';
 import { displayName, shortId } from './containers.js';
 
-export type HealthState = 'healthy' | 'starting' | 'unhealthy' | 'running' | 'exited' | 'restarting' | 'missing' | 'created' | 'paused' | 'dead';
+export type HealthState = 'healthy' | 'starting' | 'unhealthy' | 'running' | 'exited' | 'restarting' | 'missing' | 'created' | 'paused' | 'dead' | 'completed';
 
 /** One word per container: Docker's health when it has a check, its state otherwise. */
 export function healthOf(info: Docker.ContainerInspectInfo): HealthState {
@@ -81,6 +81,13 @@ export interface WaitOptions {
   onProgress?: (states: Array<{ id: string; name: string; state: HealthState }>) => void;
   /** Containers without a HEALTHCHECK count as ready when running (default). */
   acceptRunningWithoutCheck?: boolean;
+  /** One-shot helpers (e.g. a certificate maker) that exit 0 by design count as done. */
+  completedOk?: (info: Docker.ContainerInspectInfo) => boolean;
+}
+
+/** A container that ran to completion successfully and is not meant to restart. */
+export function exitedCleanly(info: Docker.ContainerInspectInfo): boolean {
+  return !info.State.Running && info.State.Status === 'exited' && info.State.ExitCode === 0 && (info.HostConfig.RestartPolicy?.Name ?? 'no') in { no: 1, '': 1, 'on-failure': 1 };
 }
 
 /**
@@ -93,7 +100,7 @@ export async function waitHealthy(docker: Docker, ids: readonly string[], opts: 
   for (;;) {
     if (opts.signal?.aborted) throw new ShopctlError('Interrupted while waiting for containers to become healthy', { exitCode: ExitCode.INTERRUPTED });
     const infos = await Promise.all(ids.map((id) => docker.getContainer(id).inspect()));
-    const states = infos.map((info) => ({ id: info.Id, name: displayName(info), state: healthOf(info) }));
+    const states = infos.map((info) => ({ id: info.Id, name: displayName(info), state: opts.completedOk?.(info) ? ('completed' as HealthState) : healthOf(info) }));
     opts.onProgress?.(states);
     const bad = states.find((s) => ['unhealthy', 'exited', 'dead', 'restarting'].includes(s.state));
     if (bad) {
@@ -103,10 +110,10 @@ export async function waitHealthy(docker: Docker, ids: readonly string[], opts: 
         details: { container: bad.id, state: bad.state },
       });
     }
-    const ready = states.every((s) => s.state === 'healthy' || (s.state === 'running' && (opts.acceptRunningWithoutCheck ?? true)));
+    const ready = states.every((s) => s.state === 'healthy' || s.state === 'completed' || (s.state === 'running' && (opts.acceptRunningWithoutCheck ?? true)));
     if (ready) return;
     if (Date.now() >= deadline) {
-      const waiting = states.filter((s) => s.state !== 'healthy' && s.state !== 'running');
+      const waiting = states.filter((s) => !['healthy', 'running', 'completed'].includes(s.state));
       const reports = await Promise.all(waiting.map((s) => describeFailure(docker, s.id)));
       throw new ShopctlError(`Not healthy within ${formatDuration(opts.timeoutMs)}: ${waiting.map((s) => `${s.name} (${s.state})`).join(', ')}`, {
         exitCode: ExitCode.UNHEALTHY,

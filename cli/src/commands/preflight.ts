@@ -1,0 +1,119 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { ShopctlError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { GENERATE, missingFromEnv, parseEnvFile } from '../core/envfile.js';
+import { looksSecret, secretWeakness } from '../core/secrets.js';
+import { configCheck } from '../compose/commands.js';
+import type { ComposeModel } from '../compose/model.js';
+import { run, lastLines } from '../run.js';
+import { SERVICES } from './shared.js';
+
+export interface PreflightResult {
+  model: ComposeModel;
+  imageRef: string;
+  checks: Array<{ name: string; detail: string }>;
+}
+
+/** Secret files holding passwords or keys (not certificates): these must not be weak in production. */
+function isPasswordLike(name: string): boolean {
+  return /password|secret|token|passwd/i.test(name);
+}
+
+/**
+ * Everything a deploy checks before it changes anything: the engine answers, the compose
+ * files are valid, the env file is complete against its template, and (production) no
+ * secret is a default, a placeholder or weak. Every problem is listed, not just the first.
+ */
+export async function preflight(ctx: Context, composeEnv: Record<string, string>): Promise<PreflightResult> {
+  const checks: PreflightResult['checks'] = [];
+  const problems: string[] = [];
+
+  const engine = await ctx.engine();
+  checks.push({ name: 'engine', detail: `Docker Engine ${engine.serverVersion} (API ${engine.usedApiVersion})` });
+
+  const flavour = await ctx.flavour();
+  for (const f of ctx.composeFiles) {
+    try {
+      await stat(f);
+    } catch {
+      throw new ShopctlError(`Compose file ${f} not found`, { exitCode: ExitCode.PREFLIGHT, hint: 'Run shopctl in the project directory, or pass -C <dir> / -f <file>.' });
+    }
+  }
+  const valid = await run(configCheck(await ctx.compose()), { env: composeEnv, signal: ctx.signal, timeoutMs: 60_000 });
+  if (valid.exitCode !== 0) {
+    throw new ShopctlError('The compose configuration is invalid', { exitCode: ExitCode.PREFLIGHT, detail: lastLines(`${valid.stderr}\n${valid.stdout}`, 15) });
+  }
+  checks.push({ name: 'compose', detail: `${flavour.kind === 'v2' ? 'docker compose' : 'docker-compose'} ${flavour.version}: ${ctx.composeFiles.map((f) => relative(ctx.projectDir, f)).join(', ')} valid` });
+  const model = await ctx.composeModel(composeEnv);
+  const api = model.services.get(SERVICES.api);
+  if (!api?.image) throw new ShopctlError('The compose files define no "api" service with an image', { exitCode: ExitCode.PREFLIGHT });
+  for (const s of [SERVICES.db, SERVICES.proxy]) {
+    if (!model.services.has(s)) problems.push(`the compose files define no "${s}" service`);
+  }
+
+  if (!ctx.envFileExists) {
+    problems.push(`env file ${ctx.envFile} does not exist (create it with: shopctl init --env ${ctx.environment})`);
+  } else {
+    const templatePath = join(ctx.projectDir, 'templates', `.env.${ctx.environment}`);
+    let templateText: string | undefined;
+    try {
+      templateText = await readFile(templatePath, 'utf8');
+    } catch {
+      checks.push({ name: 'env file', detail: `no template ${relative(ctx.projectDir, templatePath)} to compare with` });
+    }
+    const envText = await readFile(ctx.envFile, 'utf8');
+    const parsedEnv = parseEnvFile(envText);
+    for (const p of parsedEnv.problems) problems.push(`${relative(ctx.projectDir, ctx.envFile)}: ${p.message}`);
+    if (templateText !== undefined) {
+      const template = parseEnvFile(templateText).lines;
+      const external = new Set<string>();
+      if (ctx.environment === 'production') {
+        for (const l of template) if (l.kind === 'entry' && l.value === GENERATE && model.secrets.has(l.key.toLowerCase())) external.add(l.key);
+      }
+      const missing = missingFromEnv(template, ctx.envValues, external);
+      for (const m of missing) problems.push(`${relative(ctx.projectDir, ctx.envFile)}: ${m}`);
+      if (!missing.length) checks.push({ name: 'env file', detail: `${relative(ctx.projectDir, ctx.envFile)} has every variable of templates/.env.${ctx.environment}` });
+    }
+  }
+
+  if (ctx.environment === 'production') {
+    let count = 0;
+    for (const [name, s] of model.secrets) {
+      if (!s.file) continue;
+      const file = resolve(ctx.projectDir, s.file);
+      let value: string;
+      let mode: number;
+      try {
+        value = await readFile(file, 'utf8');
+        mode = (await stat(file)).mode & 0o777;
+      } catch {
+        problems.push(`secret "${name}": file ${file} is missing (create it with: shopctl init --env production)`);
+        continue;
+      }
+      count += 1;
+      if (isPasswordLike(name)) {
+        const weak = secretWeakness(name, value);
+        if (weak) problems.push(`secret "${name}" (${relative(ctx.projectDir, file)}) ${weak}`);
+      }
+      if (mode & 0o022) problems.push(`secret "${name}" (${relative(ctx.projectDir, file)}) is writable by others (mode 0${mode.toString(8)}): chmod 600 it`);
+      else if (mode & 0o004) ctx.output.warn(`secret "${name}" (${relative(ctx.projectDir, file)}) is readable by every user of this host (mode 0${mode.toString(8)})`);
+    }
+    for (const [key, value] of ctx.envValues) {
+      if (!looksSecret(key) || value === '') continue;
+      const weak = secretWeakness(key, value);
+      if (weak) problems.push(`${relative(ctx.projectDir, ctx.envFile)}: ${key} ${weak}`);
+    }
+    checks.push({ name: 'secrets', detail: `${count} secret file(s) present and strong` });
+  }
+
+  if (problems.length) {
+    throw new ShopctlError(`Preflight failed: ${problems.length} problem(s)`, {
+      exitCode: ExitCode.PREFLIGHT,
+      detail: problems.map((p) => `  - ${p}`).join('\n'),
+      hint: 'Nothing was changed. Fix the above and run the deploy again.',
+    });
+  }
+  return { model, imageRef: api.image, checks };
+}

@@ -1,0 +1,188 @@
+import type { Command } from 'commander';
+import { readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import type { CommandModule, CommandOutcome } from '../program.js';
+import { seconds } from '../program.js';
+import { ShopctlError, messageOf } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { parseChecksumFile } from '../core/backup-files.js';
+import { ask } from '../core/prompt.js';
+import { formatBytes, formatDuration } from '../core/time.js';
+import { findContainers, displayName } from '../docker/containers.js';
+import { execIn } from '../docker/exec.js';
+import { waitHealthy } from '../docker/health.js';
+import { checkDump, rowCounts, sha256File, takeBackup, type BackupResult } from './backup.js';
+import { PG_EXEC_USER, SERVICES, postgresTarget } from './shared.js';
+
+interface RestoreOptions {
+  yes?: boolean;
+  timeout?: number;
+}
+
+/** A path as given, else a name inside the backup directory (`shopctl restore shop-20261127T030000Z.dump`). */
+async function locate(ctx: Context, file: string): Promise<string> {
+  const candidates = isAbsolute(file) ? [file] : [resolve(file), join(ctx.backupDir, file)];
+  for (const c of candidates) {
+    try {
+      if ((await stat(c)).isFile()) return c;
+    } catch {
+      // try the next candidate
+    }
+  }
+  throw new ShopctlError(`Backup file ${file} not found (looked in ${candidates.join(' and ')})`, { exitCode: ExitCode.NOT_FOUND });
+}
+
+/** Compares the file with its `.sha256` sidecar; a missing sidecar is refused too (nothing proves the file is whole). */
+export async function verifyChecksum(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(`${path}.sha256`, 'utf8');
+  } catch {
+    throw new ShopctlError(`${basename(path)}.sha256 is missing: cannot prove the dump is intact`, {
+      exitCode: ExitCode.INTEGRITY,
+      hint: `If you trust the file, create it with: (cd ${resolve(path, '..')} && sha256sum ${basename(path)} > ${basename(path)}.sha256)`,
+    });
+  }
+  const expected = parseChecksumFile(text);
+  if (!expected) throw new ShopctlError(`${basename(path)}.sha256 is not in sha256sum format`, { exitCode: ExitCode.INTEGRITY });
+  const actual = await sha256File(path);
+  if (actual !== expected.hex) {
+    throw new ShopctlError(`Checksum mismatch for ${basename(path)}: the file is corrupted or truncated`, {
+      exitCode: ExitCode.INTEGRITY,
+      detail: `expected ${expected.hex}\nactual   ${actual}`,
+      hint: 'Nothing was changed. Restore another backup (ls backups/).',
+    });
+  }
+  return actual;
+}
+
+export async function restore(ctx: Context, file: string, opts: RestoreOptions): Promise<CommandOutcome> {
+  const started = Date.now();
+  const path = await locate(ctx, file);
+  const size = (await stat(path)).size;
+  const docker = await ctx.docker();
+  const target = await postgresTarget(ctx);
+
+  // Everything that can refuse comes before the prompt and before anything is touched.
+  const sha256 = await verifyChecksum(path);
+  const check = await checkDump(ctx, target, path);
+
+  if (!opts.yes) {
+    const answer = await ask(
+      `Restore ${basename(path)} (${formatBytes(size)}) into database "${target.database}" of project "${ctx.projectName}"?\n` +
+        'The API is stopped meanwhile and the current data is replaced (a safety backup is taken first).\n' +
+        `Type the database name (${target.database}) to continue: `,
+    );
+    if (answer === undefined) {
+      throw new ShopctlError('Refusing to restore without confirmation: no terminal to ask on', { exitCode: ExitCode.REFUSED, hint: 'Pass --yes to confirm non-interactively.' });
+    }
+    if (answer !== target.database) throw new ShopctlError('Not confirmed; nothing was changed', { exitCode: ExitCode.REFUSED });
+  }
+
+  const timeoutMs = (opts.timeout ?? 120) * 1000;
+  const state: { safety?: BackupResult; stopped: string[]; startAttempted: boolean; counts?: Record<string, number> } = { stopped: [], startAttempted: false };
+  const startApi = async () => {
+    state.startAttempted = true;
+    if (state.stopped.length === 0) return;
+    for (const id of state.stopped) await docker.getContainer(id).start().catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 304) throw e;
+    });
+    await waitHealthy(docker, state.stopped, { timeoutMs, signal: ctx.signal });
+  };
+
+  await ctx.output.tasks(
+    [
+      {
+        title: 'Safety backup of the current database',
+        task: async (_c, task) => {
+          state.safety = await takeBackup(ctx, { reason: 'pre-restore', lockWaitMs: 600_000, onStep: (s) => (task.output = s) });
+          task.title = `Safety backup: ${state.safety.file}`;
+        },
+      },
+      {
+        title: 'Stop the API',
+        task: async (_c, task) => {
+          const api = await findContainers(docker, ctx.projectName, { service: SERVICES.api });
+          for (const c of api) {
+            task.output = `stopping ${displayName(c)}`;
+            // No timeout argument: Docker uses the container's stop_grace_period, so in-flight requests finish.
+            await docker.getContainer(c.Id).stop();
+            state.stopped.push(c.Id);
+          }
+          task.title = `Stopped ${state.stopped.length} API container(s)`;
+        },
+      },
+      {
+        title: `Restore ${basename(path)} (single transaction)`,
+        task: async (_c, task) => {
+          const r = await execIn(
+            docker,
+            target.container.Id,
+            ['pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error', '--no-owner', '--no-password', '-U', target.user, '-d', target.database],
+            { user: PG_EXEC_USER, stdin: createReadStream(path), signal: ctx.signal },
+          );
+          if (r.exitCode !== 0) {
+            throw new ShopctlError('pg_restore failed; the transaction was rolled back and the database is as it was', {
+              detail: r.stderr.trim().split('\n').slice(-15).join('\n') || undefined,
+              hint: state.safety ? `The safety backup ${state.safety.file} holds the same data, should you need it.` : undefined,
+            });
+          }
+          state.counts = await rowCounts(ctx, target);
+          task.title = `Restored ${basename(path)}`;
+        },
+      },
+      {
+        title: 'Start the API and wait until healthy',
+        task: async (_c, task) => {
+          await startApi();
+          task.title = state.stopped.length ? `API healthy (${state.stopped.length} container(s))` : 'No API containers to start';
+        },
+      },
+    ],
+    {},
+  ).catch(async (error: unknown) => {
+    // Whatever failed, the API comes back: a failed restore left the database unchanged.
+    if (state.stopped.length && !state.startAttempted) {
+      try {
+        await startApi();
+      } catch (startError) {
+        throw new ShopctlError(`${messageOf(error)}; then starting the API again failed too: ${messageOf(startError)}`, {
+          exitCode: ExitCode.UNHEALTHY,
+          detail: startError instanceof ShopctlError ? startError.detail : undefined,
+        });
+      }
+    }
+    throw error;
+  });
+
+  const lines = [
+    `Restored ${path} into ${target.database} (${formatBytes(size)}, ${check.tocEntries} TOC entries, sha256 ${sha256.slice(0, 16)}...)`,
+    `  safety backup of the previous data: ${state.safety?.path}`,
+    `  rows now: ${Object.entries(state.counts ?? {}).map(([t, n]) => `${t} ${n}`).join(', ')}`,
+    `  API: ${state.stopped.length} container(s) healthy; took ${formatDuration(Date.now() - started)}`,
+  ];
+  return {
+    data: { restored: path, database: target.database, sha256, sizeBytes: size, safetyBackup: state.safety?.path ?? null, rowCounts: state.counts ?? {}, apiContainers: state.stopped.length, durationMs: Date.now() - started },
+    human: lines.join('\n'),
+  };
+}
+
+export const restoreModule: CommandModule = {
+  register(program: Command, run, { example }) {
+    program
+      .command('restore')
+      .argument('<file>', 'a .dump path, or a file name in the backup directory')
+      .description('Check the dump (sha256, pg_restore), take a safety backup, stop the API, restore in one transaction (--clean --if-exists), start the API, wait until healthy.')
+      .option('-y, --yes', 'do not ask for confirmation (required without a TTY)')
+      .option('--timeout <seconds>', 'how long the API may take to become healthy again (default 120)', seconds('--timeout'))
+      .addHelpText(
+        'after',
+        example(`
+          shopctl restore shop-20261127T031700Z.dump
+          shopctl restore /mnt/offsite/shop-20261127T031700Z.dump --yes`),
+      )
+      .action(async (file: string, opts: RestoreOptions, cmd: Command) => run('restore', cmd, (ctx) => restore(ctx, file, opts)));
+  },
+};
