@@ -45,3 +45,13 @@ export class Output {
     return list.run();
   }
 }
+
+/** Sets a task's output line only when it changes, so plain renderers (cron, CI) print each state once. */
+export function progress(task: { output: string | unknown }): (line: string) => void {
+  let last = '';
+  return (line: string) => {
+    if (line === last) return;
+    last = line;
+    task.output = line;
+  };
+}

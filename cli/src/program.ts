@@ -10,6 +10,8 @@ export interface CommandOutcome {
   exitCode?: ExitCodeValue;
   data: Record<string, unknown>;
   human?: string | undefined;
+  /** The command printed its own output already (health --watch). */
+  printed?: boolean;
 }
 
 export type Handler = (ctx: Context) => Promise<CommandOutcome>;
@@ -78,7 +80,9 @@ async function execute(state: State, name: string, cmd: Command, handler: Handle
     const ctx = await Context.resolve(globals, output, state.controller.signal, overrides());
     const outcome = await handler(ctx);
     exitCode = outcome.exitCode ?? ExitCode.OK;
-    if (output.json) {
+    if (outcome.printed) {
+      // nothing more to print
+    } else if (output.json) {
       const doc = { ok: exitCode === ExitCode.OK, command: name, exitCode, ...outcome.data, ...(output.warnings.length ? { warnings: output.warnings } : {}) };
       process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     } else if (outcome.human) {

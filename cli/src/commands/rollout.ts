@@ -12,6 +12,7 @@ import { displayName, findContainers, publishedAddress, sharedNetworkIp, shortId
 import { describeFailure, exitedCleanly, waitHealthy } from '../docker/health.js';
 import { readUpstreamFile, switchUpstream } from '../docker/nginx.js';
 import { SERVICES } from './shared.js';
+import { progress } from '../output.js';
 
 /** `node api/dist/cli/migrate.js` in a one-off container of the new image (docs/architecture.md, "The image"). */
 export const MIGRATE_COMMAND = ['node', 'api/dist/cli/migrate.js'] as const;
@@ -120,6 +121,12 @@ async function removeContainers(docker: Docker, ids: readonly string[], graceful
   }
 }
 
+/** Health progress as one line per change: `shop_api_3: starting, shop_api_4: healthy`. */
+function showStates(task: { output: string | unknown }): (states: Array<{ name: string; state: string }>) => void {
+  const show = progress(task);
+  return (states) => show(states.map((x) => `${x.name}: ${x.state}`).join(', '));
+}
+
 /** The steps of a deploy or rollback after the image exists; each one a task with its own title. */
 export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutState): Array<ListrTask<object>> {
   const composeRunOpts = { env: opts.composeEnv, signal: ctx.signal };
@@ -200,7 +207,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
           timeoutMs: opts.healthTimeoutMs,
           signal: ctx.signal,
           completedOk: exitedCleanly,
-          onProgress: (s) => (task.output = s.map((x) => `${x.name}: ${x.state}`).join(', ')),
+          onProgress: showStates(task),
         });
         task.title = `Stack up: ${ids.length} container(s) healthy`;
       },
@@ -239,7 +246,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
           timeoutMs: opts.healthTimeoutMs,
           signal: ctx.signal,
           acceptRunningWithoutCheck: false,
-          onProgress: (s) => (task.output = s.map((x) => `${x.name}: ${x.state}`).join(', ')),
+          onProgress: showStates(task),
         });
         task.title = `New containers healthy after ${formatDuration(Date.now() - started)}`;
       },

@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import type { CommandModule, CommandOutcome } from '../program.js';
+import { positiveInt } from '../program.js';
+import { ShopctlError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { currentRelease, loadHistory } from '../core/releases.js';
+import { forceUnlock, readLock, describeHolder, realEnvironment, staleReason } from '../core/lock.js';
+import { formatDuration } from '../core/time.js';
+import { renderTable } from '../core/table.js';
+import { shortId } from '../docker/containers.js';
+
+export async function releases(ctx: Context, opts: { limit?: number; all?: boolean }): Promise<CommandOutcome> {
+  const history = await loadHistory(ctx.statePath('releases.json'));
+  const selected = history.releases.filter((r) => opts.all || r.environment === ctx.environment);
+  const shown = selected.slice(-(opts.limit ?? 20)).reverse();
+  const current = currentRelease(history, ctx.environment);
+  const lock = await readLock(ctx.statePath('deploy.lock'));
+  const rows = shown.map((r) => [
+    r.finishedAt.replace(/\.\d{3}Z$/, 'Z'),
+    r.action,
+    ...(opts.all ? [r.environment] : []),
+    `${r.version}${r.id === current?.id ? ' *' : ''}`,
+    r.digest ? (r.digest.split('@')[1]?.slice(0, 19) ?? shortId(r.imageId)) : shortId(r.imageId),
+    `${r.who}@${r.host}`,
+    formatDuration(r.durationMs),
+    r.result === 'success' ? 'success' : `${r.result}${r.error ? `: ${r.error.split('\n')[0]?.slice(0, 60)}` : ''}`,
+  ]);
+  const headers = ['when (UTC)', 'action', ...(opts.all ? ['env'] : []), 'version', 'image', 'who', 'took', 'result'];
+  const human = [
+    shown.length ? renderTable(headers, rows) : `No releases recorded for ${opts.all ? 'any environment' : ctx.environment} in ${ctx.statePath('releases.json')}`,
+    current ? `* current ${ctx.environment} release: ${current.version}` : '',
+    lock.state === 'held' ? `deploy lock held by ${describeHolder(lock.info, realEnvironment)}` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
+  return { data: { environment: opts.all ? null : ctx.environment, current: current ?? null, releases: shown, lock: lock.state === 'held' ? lock.info : null }, human };
+}
+
+export async function unlock(ctx: Context, opts: { backup?: boolean }): Promise<CommandOutcome> {
+  const name = opts.backup ? 'backup' : 'deploy';
+  const dir = ctx.statePath(`${name}.lock`);
+  const before = await readLock(dir);
+  if (before.state === 'free') {
+    return { data: { lock: dir, removed: null }, human: `No ${name} lock is held (${dir})` };
+  }
+  if (before.state === 'held' && !staleReason(before.info, realEnvironment) && before.info.host === realEnvironment.hostname) {
+    throw new ShopctlError(`The ${name} lock belongs to a running process: ${describeHolder(before.info, realEnvironment)}`, {
+      exitCode: ExitCode.LOCKED,
+      hint: `Let it finish, or stop process ${before.info.pid} first. Removing the lock under a running ${name} would let a second one start beside it.`,
+    });
+  }
+  const removed = await forceUnlock(dir);
+  const who = removed.state === 'held' ? describeHolder(removed.info, realEnvironment) : 'an incomplete lock (no info.json)';
+  return { data: { lock: dir, removed: removed.state === 'held' ? removed.info : 'incomplete' }, human: `Removed the ${name} lock held by ${who}` };
+}
+
+export const releasesModule: CommandModule = {
+  register(program: Command, run, { example }) {
+    program
+      .command('releases')
+      .description('The release history: when, what, which version, image digest, who, result (newest first).')
+      .option('-n, --limit <n>', 'how many (default 20)', positiveInt('--limit'))
+      .option('-a, --all', 'every environment, not only the current one')
+      .addHelpText('after', example(`
+        shopctl releases
+        shopctl releases --env production -n 50
+        shopctl releases --json | jq '.releases[0]'`))
+      .action(async (opts: { limit?: number; all?: boolean }, cmd: Command) => run('releases', cmd, (ctx) => releases(ctx, opts)));
+    program
+      .command('unlock')
+      .description('Remove a stale deploy (or backup) lock, naming who held it. Refuses while its process still runs on this host.')
+      .option('--backup', 'the backup lock instead of the deploy lock')
+      .addHelpText('after', example(`
+        shopctl unlock
+        shopctl unlock --backup`))
+      .action(async (opts: { backup?: boolean }, cmd: Command) => run('unlock', cmd, (ctx) => unlock(ctx, opts)));
+  },
+};
