@@ -229,7 +229,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, purpose: Config
         ? redisUrl
         : withPassword('CACHE_REDIS_URL', secrets.CACHE_REDIS_URL, secrets.REDIS_PASSWORD, ['redis:', 'rediss:'], problems);
     apiSecretKey = secrets.API_SECRET_KEY ?? '';
-    const environment = parsed.success ? parsed.data.ENVIRONMENT : 'development';
+    // Read on its own: another invalid variable must not hide the production checks.
+    const environment = env.ENVIRONMENT === 'production' ? 'production' : 'other';
     if (apiSecretKey === '') {
       if (!problems.some((p) => p.startsWith('API_SECRET_KEY'))) {
         problems.push('API_SECRET_KEY is required (JWT signing key; e.g. `openssl rand -base64 48`), or API_SECRET_KEY_FILE');

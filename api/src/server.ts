@@ -44,15 +44,15 @@ async function main(): Promise<void> {
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
 
-  let inFlight = 0;
+  const inFlight = new Set<http.ServerResponse>();
   let draining = false;
   const drained: Array<() => void> = [];
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    inFlight++;
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    inFlight.add(res);
     if (draining) res.setHeader('Connection', 'close');
     res.once('close', () => {
-      inFlight--;
-      if (inFlight === 0) drained.splice(0).forEach((resolve) => resolve());
+      inFlight.delete(res);
+      if (inFlight.size === 0) drained.splice(0).forEach((resolve) => resolve());
     });
   });
   const sockets = new Set<Socket>();
@@ -76,17 +76,19 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     draining = true;
-    logger.info({ signal, in_flight: inFlight, timeout_ms: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
+    logger.info({ signal, in_flight: inFlight.size, timeout_ms: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
     health.markShuttingDown();
+    // Responses still to be written tell keep-alive clients not to reuse this connection.
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const idle = setInterval(() => server.closeIdleConnections(), 100);
     const timedOut = await Promise.race([
-      (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => drained.push(resolve))).then(() => false),
+      (inFlight.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => drained.push(resolve))).then(() => false),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownTimeoutMs).unref()),
     ]);
     clearInterval(idle);
-    if (timedOut) logger.warn({ in_flight: inFlight }, 'shutdown timeout reached: closing the remaining connections');
+    if (timedOut) logger.warn({ in_flight: inFlight.size }, 'shutdown timeout reached: closing the remaining connections');
     server.closeAllConnections();
     for (const s of sockets) s.destroy();
     await closed;

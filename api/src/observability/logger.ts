@@ -37,8 +37,8 @@ export interface AppLogger {
 }
 
 export function createLogger(opts: LoggerOptions): AppLogger {
-  // Asynchronous, buffered writes keep logging off the request's critical path.
-  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // Asynchronous writes keep logging off the request's critical path; lines queued during a write go out together.
+  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false });
   const logger = pino(
     {
       name: opts.name ?? 'shop-api',

@@ -95,27 +95,26 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    const self = this;
-    new client.Gauge({
+    const pool: Gauge<'state'> = new client.Gauge({
       name: 'db_pool_connections',
       help: 'Database pool connections by state',
       labelNames: ['state'],
       registers,
-      collect() {
-        const s = self.poolStats?.();
+      collect: () => {
+        const s = this.poolStats?.();
         if (!s) return;
-        this.set({ state: 'total' }, s.total);
-        this.set({ state: 'idle' }, s.idle);
-        this.set({ state: 'waiting' }, s.waiting);
+        pool.set({ state: 'total' }, s.total);
+        pool.set({ state: 'idle' }, s.idle);
+        pool.set({ state: 'waiting' }, s.waiting);
       },
     });
-    new client.Gauge({
+    const poolMax: Gauge = new client.Gauge({
       name: 'db_pool_max_connections',
       help: 'Maximum database pool connections of this replica',
       registers,
-      collect() {
-        const s = self.poolStats?.();
-        if (s) this.set(s.max);
+      collect: () => {
+        const s = this.poolStats?.();
+        if (s) poolMax.set(s.max);
       },
     });
     this.rateLimited = new client.Counter({
@@ -132,31 +131,17 @@ export class Metrics {
       help: 'Revenue of created orders, in currency units',
       registers,
     });
-    new client.Gauge({
-      name: 'shop_products_in_stock',
-      help: 'Products with stock > 0',
-      registers,
-      async collect() {
-        const v = await self.readBusiness('productsInStock');
-        this.set(v);
-      },
-    });
-    new client.Gauge({
-      name: 'shop_orders_today',
-      help: 'Orders created since UTC midnight',
-      registers,
-      async collect() {
-        this.set(await self.readBusiness('ordersToday'));
-      },
-    });
-    new client.Gauge({
-      name: 'shop_active_users',
-      help: 'Distinct users with an authenticated request in the last 15 minutes',
-      registers,
-      async collect() {
-        this.set(await self.readBusiness('activeUsers'));
-      },
-    });
+    const business = (name: string, help: string, key: keyof BusinessSource) => {
+      const gauge: Gauge = new client.Gauge({
+        name,
+        help,
+        registers,
+        collect: async () => gauge.set(await this.readBusiness(key)),
+      });
+    };
+    business('shop_products_in_stock', 'Products with stock > 0', 'productsInStock');
+    business('shop_orders_today', 'Orders created since UTC midnight', 'ordersToday');
+    business('shop_active_users', 'Distinct users with an authenticated request in the last 15 minutes', 'activeUsers');
     const info = new client.Gauge({ name: 'app_info', help: 'Application version', labelNames: ['version'], registers });
     info.set({ version }, 1);
   }

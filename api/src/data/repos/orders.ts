@@ -60,10 +60,8 @@ export function getOrder(db: Queryable, id: number): Promise<OrderRow | null> {
 
 export async function listOrdersOfUser(db: Queryable, userId: number, limit: number, offset: number): Promise<{ items: OrderRow[]; total: number }> {
   return db.task(async (t) => {
-    const [items, count] = await Promise.all([
-      t.any<OrderRow>(`${ORDER_SELECT} WHERE o.user_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2 OFFSET $3`, [userId, limit, offset]),
-      t.one<{ total: number }>('SELECT count(*)::int AS total FROM orders WHERE user_id = $1', [userId]),
-    ]);
+    const items = await t.any<OrderRow>(`${ORDER_SELECT} WHERE o.user_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2 OFFSET $3`, [userId, limit, offset]);
+    const count = await t.one<{ total: number }>('SELECT count(*)::int AS total FROM orders WHERE user_id = $1', [userId]);
     return { items, total: count.total };
   });
 }

@@ -62,11 +62,10 @@ export async function listProducts(db: Queryable, f: ProductFilter): Promise<{ i
   }
   if (f.in_stock !== undefined) conditions.push(f.in_stock ? 'stock > 0' : 'stock = 0');
   const where = conditions.join(' AND ');
+  // One connection runs one query at a time: sequential awaits, not Promise.all.
   return db.task(async (t) => {
-    const [items, count] = await Promise.all([
-      t.any<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE ${where} ORDER BY ${ORDER_BY[f.sort]} LIMIT $<limit> OFFSET $<offset>`, values),
-      t.one<{ total: number }>(`SELECT count(*)::int AS total FROM products WHERE ${where}`, values),
-    ]);
+    const items = await t.any<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE ${where} ORDER BY ${ORDER_BY[f.sort]} LIMIT $<limit> OFFSET $<offset>`, values);
+    const count = await t.one<{ total: number }>(`SELECT count(*)::int AS total FROM products WHERE ${where}`, values);
     return { items, total: count.total };
   });
 }

@@ -14,20 +14,18 @@ const TODAY_UTC = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC
 
 export async function dashboard(db: Queryable, lowStockThreshold: number): Promise<Dashboard> {
   return db.task(async (t) => {
-    const [counts, lowStock] = await Promise.all([
-      t.one<Omit<Dashboard, 'low_stock'>>(
+    const counts = await t.one<Omit<Dashboard, 'low_stock'>>(
         `SELECT (SELECT count(*)::int FROM users) AS users,
                 (SELECT count(*)::int FROM products WHERE deleted_at IS NULL) AS products,
                 (SELECT count(*)::int FROM orders WHERE created_at >= ${TODAY_UTC}) AS orders_today,
                 (SELECT COALESCE(sum(total), 0)::numeric(14,2)::text FROM orders
                   WHERE created_at >= ${TODAY_UTC} AND status <> 'cancelled') AS revenue_today,
                 (SELECT count(*)::int FROM orders WHERE status = 'pending') AS pending_orders`,
-      ),
-      t.any<{ id: number; name: string; stock: number }>(
-        'SELECT id, name, stock FROM products WHERE deleted_at IS NULL AND stock <= $1 ORDER BY stock, id LIMIT 50',
-        [lowStockThreshold],
-      ),
-    ]);
+    );
+    const lowStock = await t.any<{ id: number; name: string; stock: number }>(
+      'SELECT id, name, stock FROM products WHERE deleted_at IS NULL AND stock <= $1 ORDER BY stock, id LIMIT 50',
+      [lowStockThreshold],
+    );
     return { ...counts, low_stock: lowStock };
   });
 }
@@ -43,8 +41,7 @@ export interface Analytics {
 export async function analytics(db: Queryable, days: number): Promise<Analytics> {
   return db.task(async (t) => {
     const since = `(${TODAY_UTC} - make_interval(days => $1 - 1))`;
-    const [salesByDay, topProducts, avg] = await Promise.all([
-      t.any<{ date: string; orders: number; revenue: string }>(
+    const salesByDay = await t.any<{ date: string; orders: number; revenue: string }>(
         `SELECT to_char(d.day, 'YYYY-MM-DD') AS date, count(o.id)::int AS orders,
                 COALESCE(sum(o.total), 0)::numeric(14,2)::text AS revenue
            FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($1 - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS d(day)
@@ -53,9 +50,9 @@ export async function analytics(db: Queryable, days: number): Promise<Analytics>
             AND o.created_at >= d.day AT TIME ZONE 'UTC'
             AND o.created_at < (d.day + interval '1 day') AT TIME ZONE 'UTC'
           GROUP BY d.day ORDER BY d.day`,
-        [days],
-      ),
-      t.any<{ product_id: number; name: string; quantity: number; revenue: string }>(
+      [days],
+    );
+    const topProducts = await t.any<{ product_id: number; name: string; quantity: number; revenue: string }>(
         `SELECT oi.product_id, p.name, sum(oi.quantity)::int AS quantity,
                 sum(oi.unit_price * oi.quantity)::numeric(14,2)::text AS revenue
            FROM order_items oi
@@ -65,14 +62,13 @@ export async function analytics(db: Queryable, days: number): Promise<Analytics>
           GROUP BY oi.product_id, p.name
           ORDER BY sum(oi.quantity) DESC, sum(oi.unit_price * oi.quantity) DESC, oi.product_id
           LIMIT 10`,
-        [days],
-      ),
-      t.one<{ average: string }>(
+      [days],
+    );
+    const avg = await t.one<{ average: string }>(
         `SELECT COALESCE(round(avg(total), 2), 0)::numeric(12,2)::text AS average
            FROM orders WHERE status <> 'cancelled' AND created_at >= ${since}`,
-        [days],
-      ),
-    ]);
+      [days],
+    );
     return { days, sales_by_day: salesByDay, top_products: topProducts, average_order_value: avg.average };
   });
 }
