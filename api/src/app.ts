@@ -37,6 +37,8 @@ export interface Services {
 export interface AppDeps {
   config: Config;
   logger: Logger;
+  /** Request lines (no redaction); defaults to logger. */
+  accessLogger?: Logger;
   metrics: Metrics;
   services: Services;
   limiters: { auth: Limiter | null; global: Limiter | null };
@@ -65,7 +67,7 @@ export function createApp(deps: AppDeps): App {
   docsRoutes(registry, () => buildOpenApi(registry, { version: config.appVersion }));
   const router = registry.buildRouter({ user: requireUser, admin: requireAdmin(services.auth) });
 
-  koa.use(errorMiddleware(logger, metrics));
+  koa.use(errorMiddleware(logger, metrics, deps.accessLogger));
   koa.use(authenticate(services.auth, config.apiSecretKey) as never);
   koa.use(globalRateLimit(deps.limiters.global, metrics, logger) as never);
   koa.use(requireJsonBody());

@@ -35,7 +35,7 @@ export const CACHE_MAX_ENTRIES = 1000;
 const HOUSEKEEPING_EVERY_MS = 60 * 60_000;
 
 /** Wires config -> database, Redis, services -> app. Shared by server.ts and the tests. */
-export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
+export async function createRuntime(config: Config, logger: Logger, accessLogger?: Logger): Promise<Runtime> {
   const metrics = new Metrics(config.appVersion);
   const database = createDatabase({
     url: config.databaseUrl,
@@ -77,7 +77,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     auth: createLimiter('auth', config.rateLimitAuthPerMinute, redis, prefix),
     global: createLimiter('global', config.rateLimitPerMinute, redis, prefix),
   };
-  const app = createApp({ config, logger, metrics, services, limiters });
+  const app = createApp({ config, logger, accessLogger, metrics, services, limiters });
 
   const housekeeping = setInterval(() => {
     Promise.all([purgeExpiredRevocations(db), purgeOldKeys(db)]).catch((err: unknown) => logger.warn({ err }, 'housekeeping failed'));

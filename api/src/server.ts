@@ -32,9 +32,9 @@ function readConfig(): Config {
 
 async function main(): Promise<void> {
   const config = readConfig();
-  const { logger, flush } = createLogger({ level: config.logLevel });
+  const { logger, accessLogger, flush } = createLogger({ level: config.logLevel });
   if (config.migrateOnStart || config.seedSampleData) await prepareDatabase(config, logger);
-  const runtime = await createRuntime(config, logger);
+  const runtime = await createRuntime(config, logger, accessLogger);
   const { app } = runtime;
   const { health } = runtime.services;
 

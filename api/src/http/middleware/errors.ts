@@ -35,7 +35,7 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
  * Registered first: gives every request an id, turns every error into application/problem+json
  * (hiding the message of anything unexpected), then logs and measures the final response.
  */
-export function errorMiddleware(logger: Logger, metrics: Metrics): Koa.Middleware {
+export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: Logger = logger): Koa.Middleware {
   return async (ctx: Koa.Context, next: Koa.Next) => {
     const start = process.hrtime.bigint();
     const incoming = ctx.get('x-request-id');
@@ -77,8 +77,8 @@ export function errorMiddleware(logger: Logger, metrics: Metrics): Koa.Middlewar
         err: failure,
       };
       if (failure !== undefined) logger.error(line, 'request failed');
-      else if (QUIET_PATHS.has(ctx.path)) logger.debug(line, 'request');
-      else logger.info(line, 'request');
+      else if (QUIET_PATHS.has(ctx.path)) accessLogger.debug(line, 'request');
+      else accessLogger.info(line, 'request');
     }
   };
 }

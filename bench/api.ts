@@ -1,0 +1,203 @@
+// `npm run bench`: the real API (compiled, logging + metrics + rate limiting on) against a bare
+// node:http server answering the same bytes, measured with autocannon in one run.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pgPromise from 'pg-promise';
+import { Redis } from 'ioredis';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SHOPPERS = 50;
+
+const children: ChildProcess[] = [];
+const pgp = pgPromise({ noWarnings: true });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): void {
+  const r = spawnSync(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+async function waitFor(url: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not become ready`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+interface Row {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function measure(name: string, opts: autocannon.Options): Promise<Row> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
+  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
+async function main(): Promise<void> {
+  const dbName = `bench_${randomBytes(5).toString('hex')}`;
+  const prefix = `bench:${dbName}:`;
+  const admin = pgp(DATABASE_URL);
+  const url = new URL(DATABASE_URL);
+  url.pathname = `/${dbName}`;
+  const benchDbUrl = url.toString();
+  const tmp = mkdtempSync(path.join(tmpdir(), 'shop-bench-'));
+  const redis = new Redis(REDIS_URL);
+  await admin.none('CREATE DATABASE $1:name', [dbName]);
+  try {
+    process.stdout.write('building the API...\n');
+    run('npm', ['run', 'build', '-w', 'api'], {});
+    const common = { DATABASE_URL: benchDbUrl, LOG_LEVEL: 'info' };
+    run(process.execPath, ['api/dist/cli/migrate.js'], common);
+    run(process.execPath, ['api/dist/cli/seed.js'], { ...common, ENVIRONMENT: 'development' });
+    const db = pgp(benchDbUrl);
+    // Plenty of stock on every product, so the order benchmark measures the order path, not sold-out 409s.
+    await db.none('UPDATE products SET stock = 100000000');
+    const productIds = (await db.any<{ id: number }>('SELECT id FROM products ORDER BY id')).map((r) => r.id);
+    await db.$pool.end();
+
+    const port = await freePort();
+    const api = `http://127.0.0.1:${port}`;
+    start(['api/dist/server.js'], {
+      ...common,
+      PORT: String(port),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      API_SECRET_KEY: randomBytes(48).toString('base64'),
+      ENVIRONMENT: 'production',
+      // Limits on, high enough not to trip under load.
+      RATE_LIMIT_PER_MINUTE: '100000000',
+      RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+      DATABASE_POOL_MAX: '20',
+    });
+    await waitFor(`${api}/health/ready`);
+
+    const tokens: string[] = [];
+    for (let i = 0; i < SHOPPERS; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, async (_, j) => {
+          const username = `bench${i + j}`;
+          const body = { username, email: `${username}@example.com`, password: 'bench-password-123' };
+          await fetch(`${api}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await fetch(`${api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: body.password }) });
+          tokens.push(((await res.json()) as { access_token: string }).access_token);
+        }),
+      );
+    }
+
+    // Warm the cache and capture the exact bytes the bare server will send.
+    await fetch(`${api}/products`);
+    const warm = await fetch(`${api}/products`);
+    const bytes = Buffer.from(await warm.arrayBuffer());
+    const bodyFile = path.join(tmp, 'products.json');
+    writeFileSync(bodyFile, bytes);
+
+    const barePort = await freePort();
+    start(
+      [
+        '-e',
+        `const http=require('node:http');const body=require('node:fs').readFileSync(process.env.BODY);` +
+          `http.createServer((req,res)=>{res.writeHead(200,{'Content-Type':'application/json; charset=utf-8','Content-Length':body.length});res.end(body)})` +
+          `.listen(Number(process.env.PORT),'127.0.0.1')`,
+      ],
+      { BODY: bodyFile, PORT: String(barePort) },
+    );
+    await waitFor(`http://127.0.0.1:${barePort}/`);
+
+    process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each, ${bytes.length}-byte /products body\n`);
+    const bare = await measure('bare node:http (same bytes)', { url: `http://127.0.0.1:${barePort}/products` });
+    const products = await measure('GET /products (cache warm)', { url: `${api}/products` });
+    let n = 0;
+    const orders = await measure('POST /orders', {
+      url: `${api}/orders`,
+      requests: [
+        {
+          method: 'POST',
+          setupRequest: (req) => {
+            const i = n++;
+            return {
+              ...req,
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i % tokens.length]}` },
+              body: JSON.stringify({ items: [{ product_id: productIds[(i * 7) % productIds.length], quantity: 1 }] }),
+            };
+          },
+        },
+      ],
+    });
+
+    const metrics = (await (await fetch(`${api}/metrics`, { headers: { accept: 'application/json' } })).json()) as Record<string, number>;
+    const fmt = (r: Row) =>
+      `| ${r.name.padEnd(28)} | ${r.rps.toFixed(0).padStart(8)} | ${r.p50.toFixed(1).padStart(6)} | ${r.p99.toFixed(1).padStart(6)} | ${((100 * r.rps) / bare.rps).toFixed(1).padStart(6)} % | ${String(r.non2xx + r.errors).padStart(6)} |`;
+    const lines = [
+      '',
+      '| target                       |    req/s | p50 ms | p99 ms | vs bare  | errors |',
+      '| ---------------------------- | -------: | -----: | -----: | -------: | -----: |',
+      fmt(bare),
+      fmt(products),
+      fmt(orders),
+      '',
+      `GET /products: ${((100 * products.rps) / bare.rps).toFixed(1)} % of the bare server (target >= 50 %), p99 ${products.p99} ms (target <= 10 ms)`,
+      `API cache hit ratio over the run: ${metrics.cache_hit_ratio}`,
+      '',
+    ];
+    process.stdout.write(lines.join('\n'));
+    if (products.non2xx + products.errors + orders.non2xx + orders.errors > 0) {
+      process.stdout.write('warning: some requests failed (see the errors column)\n');
+    }
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+    await admin.none('DROP DATABASE IF EXISTS $1:name WITH (FORCE)', [dbName]);
+    await admin.$pool.end();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(1);
+});
