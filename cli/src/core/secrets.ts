@@ -24,7 +24,7 @@ export function secretWeakness(name: string, value: string): string | undefined 
   if (v === '') return 'is empty';
   if (v === GENERATE) return `is still the ${GENERATE} placeholder (run shopctl init --env production)`;
   const lower = v.toLowerCase();
-  if (KNOWN_DEFAULTS.includes(lower) || /change.?me|example|placeholder|default/.test(lower)) return 'is a known default or example value';
+  if (KNOWN_DEFAULTS.includes(lower) || /change.?me|example|placeholder|default|dev-only|not-for-prod|insecure|password|secret|admin/.test(lower)) return 'is a known default or example value';
   const min = minimumLength(name);
   if (v.length < min) return `is shorter than ${min} characters`;
   if (new Set(v).size < 8) return 'has too little variety (fewer than 8 distinct characters)';

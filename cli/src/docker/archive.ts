@@ -14,13 +14,20 @@ export async function copyFileOut(docker: Docker, containerId: string, path: str
   } catch (error) {
     throw new ShopctlError(`Cannot read ${path} from container ${containerId.slice(0, 12)}: ${(error as Error).message}`);
   }
+  const result = await extractFirstFile(stream as AsyncIterable<Buffer>, onData);
+  if (!result) throw new ShopctlError(`${path} in container ${containerId.slice(0, 12)} is not a regular file`);
+  return result;
+}
+
+/** The first regular file of a tar stream, handed out in chunks; undefined when the archive has none. */
+export async function extractFirstFile(stream: AsyncIterable<Buffer>, onData: (chunk: Buffer) => void | Promise<void>): Promise<{ size: number; name: string } | undefined> {
   let buffer: Buffer = Buffer.alloc(0);
   let result: { size: number; name: string } | undefined;
   let remaining = 0;
   let padding = 0;
   let skipping = false;
   let done = false;
-  for await (const raw of stream as AsyncIterable<Buffer>) {
+  for await (const raw of stream) {
     buffer = buffer.length === 0 ? raw : Buffer.concat([buffer, raw]);
     while (!done) {
       if (remaining > 0) {
@@ -50,14 +57,14 @@ export async function copyFileOut(docker: Docker, containerId: string, path: str
       const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
       remaining = size;
       padding = (512 - (size % 512)) % 512;
+      // pax ('x', 'g') and GNU long-name ('L', 'K') records precede the entry they describe.
       skipping = !(type === '0' || type === '\0');
       if (!skipping) result = { size, name };
       if (size === 0 && !skipping) done = true;
     }
     if (done) break;
   }
-  if (!result) throw new ShopctlError(`${path} in container ${containerId.slice(0, 12)} is not a regular file`);
-  if (remaining > 0 && !skipping) throw new ShopctlError(`The archive of ${path} ended early (${remaining} bytes missing)`);
+  if (result && remaining > 0 && !skipping) throw new ShopctlError(`The archive ended early (${remaining} bytes of ${result.name} missing)`);
   return result;
 }
 
