@@ -34,7 +34,7 @@ test('rollback without a version: the newest success before the current one with
 
 test('rollback to a named version picks its newest successful release', (t) => {
   const h = history(release('1.0.0'), release('1.1.0'), release('1.0.0', 'failed'));
-  t.is(rollbackTarget(h, 'production', '1.0.0').id, h.releases[0]?.id);
+  t.is(rollbackTarget(h, 'production', '1.0.0').id, h.releases[0]?.id ?? '');
 });
 
 test('rollback refusals: unknown version, nothing released, a single version', (t) => {
