@@ -493,6 +493,24 @@ export function checkPinning(wf: Workflow): string[] {
     collect(job['env'], `${jobId}.env`);
     for (const step of stepsOf(job)) collect(step['env'], `${jobId} step env`);
   }
+  // The builder and QEMU installer images the docker actions run (privileged) otherwise default to moving tags.
+  const envOf = (job: Obj): Obj => ({ ...(isObj(wf.doc['env']) ? wf.doc['env'] : {}), ...(isObj(job['env']) ? job['env'] : {}) });
+  const resolve = (value: Json | undefined, job: Obj): string =>
+    String(value ?? '').replace(/\$\{\{\s*env\.([A-Za-z0-9_]+)\s*\}\}/g, (_, name: string) => String(envOf(job)[name] ?? ''));
+  for (const [jobId, job] of jobsOf(wf)) {
+    for (const step of stepsOf(job)) {
+      const uses = String(step['uses'] ?? '');
+      const inputs = isObj(step['with']) ? step['with'] : {};
+      if (uses.startsWith('docker/setup-buildx-action@')) {
+        const image = /(?:^|[\s,])image=(\S+)/.exec(resolve(inputs['driver-opts'], job))?.[1] ?? '(the default moby/buildkit:buildx-stable-1)';
+        if (!/@sha256:[0-9a-f]{64}$/.test(image)) problems.push(`${jobId}: setup-buildx-action runs BuildKit ${image}, not pinned by digest (driver-opts: image=...)`);
+      }
+      if (uses.startsWith('docker/setup-qemu-action@')) {
+        const image = resolve(inputs['image'], job) || '(the default tonistiigi/binfmt:latest)';
+        if (!/@sha256:[0-9a-f]{64}$/.test(image)) problems.push(`${jobId}: setup-qemu-action runs ${image}, not pinned by digest (with: image)`);
+      }
+    }
+  }
   for (const [where, image] of images) {
     // A locally built image (no registry, no slash) is not pulled from anywhere.
     if (!image.includes('/') && !image.includes(':')) continue;

@@ -140,8 +140,17 @@ test('a tag, a missing version comment or an image without digest is reported', 
     [broken(checkout, 'actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4'), /not pinned/],
     [broken(checkout, 'actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af68 # v4.2.2'), /not pinned/],
     [broken(checkout, 'actions/checkout@0000000000000000000000000000000000000000 # v4.2.2'), /two different commits/],
-    [broken('- uses: docker/setup-buildx-action@b5ca514318bd6ebac0fb2aedd5d36ec1b5c232a2 # v3.10.0', '- {uses: docker/setup-buildx-action@v3}'), /uses: in the workflow but/],
+    [
+      broken(
+        '- uses: docker/setup-buildx-action@b5ca514318bd6ebac0fb2aedd5d36ec1b5c232a2 # v3.10.0\n        with:\n          driver-opts: image=${{ env.BUILDKIT_IMAGE }}',
+        "- {uses: docker/setup-buildx-action@v3, with: {driver-opts: 'image=${{ env.BUILDKIT_IMAGE }}'}}",
+      ),
+      /uses: in the workflow but/,
+    ],
     [broken(/aquasec\/trivy:0\.69\.3@sha256:[0-9a-f]{64}/, 'aquasec/trivy:0.69.3'), /not pinned by digest/],
+    [broken('driver-opts: image=${{ env.BUILDKIT_IMAGE }}', 'driver-opts: network=host'), /BuildKit \(the default/],
+    [broken(/moby\/buildkit:v0\.33\.1@sha256:[0-9a-f]{64}/, 'moby/buildkit:buildx-stable-1'), /not pinned by digest/],
+    [broken('image: ${{ env.BINFMT_IMAGE }}', 'image: tonistiigi/binfmt:latest'), /setup-qemu-action runs tonistiigi\/binfmt:latest/],
   ];
   for (const [mutant, expected] of cases) {
     const problems = checkPinning(mutant);
