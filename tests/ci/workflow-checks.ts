@@ -626,6 +626,16 @@ export function checkDeploy(wf: Workflow): string[] {
     if (!/\bexit 1\b/.test(runText(steps[rollbackAt]!))) problems.push('deploy: the rollback step must fail the job (exit 1)');
     if (steps[rollbackAt]!['continue-on-error'] === true || steps[verifyAt]?.['continue-on-error'] === true) problems.push('deploy: verify and rollback must not continue on error');
   }
+  // A slower run of an older commit must not deploy over a newer one.
+  const headAt = steps.findIndex((s) => /commits\/main\b/.test(runText(s)) && /\$SHA\b/.test(runText(s)));
+  const headId = steps[headAt]?.['id'];
+  if (headAt < 0 || deployAt < headAt || typeof headId !== 'string') problems.push('deploy: a step before the deploy must check that the commit is still the head of main');
+  else {
+    for (const at of [deployAt, verifyAt]) {
+      const condition = String(steps[at]?.['if'] ?? '');
+      if (at >= 0 && !condition.includes(`steps.${headId}.outputs.current == 'true'`)) problems.push(`deploy: step ${at + 1} must be skipped when main has moved on (steps.${headId}.outputs.current)`);
+    }
+  }
   const all = steps.map(runText).join('\n');
   if (/StrictHostKeyChecking[\s=]+(no|off|accept-new)\b/i.test(all)) problems.push('deploy: StrictHostKeyChecking must stay on');
   if (!/StrictHostKeyChecking[\s=]+yes\b/.test(all)) problems.push('deploy: ssh must set StrictHostKeyChecking yes');

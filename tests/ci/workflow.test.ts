@@ -186,6 +186,8 @@ test('deploy runs only on pushes to main, in production, one at a time, after ev
     [broken('production needs a person now"\n          fi\n          exit 1', 'production needs a person now"\n          fi'), /must fail the job/],
     [broken('StrictHostKeyChecking yes', 'StrictHostKeyChecking no'), /StrictHostKeyChecking/],
     [broken('shopctl deploy production $SHA --wait', 'shopctl deploy production latest --wait'), /commit under test/],
+    [broken('commits/main', 'commits/develop'), /still the head of main/],
+    [broken("      - name: shopctl deploy production\n        if: steps.head.outputs.current == 'true'\n", '      - name: shopctl deploy production\n'), /must be skipped when main has moved on/],
     [broken('SHA: ${{ github.sha }}', 'SHA: ${{ github.event.before }}'), /commit under test/],
     [broken("(umask 077 && printf '%s\\n' \"$DEPLOY_SSH_KEY\" > ~/.ssh/deploy_key)", "printf '%s\\n' \"$DEPLOY_SSH_KEY\" > ~/.ssh/deploy_key"), /mode 0600/],
   ];
