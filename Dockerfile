@@ -26,11 +26,15 @@ COPY package.json package-lock.json ./
 COPY api/package.json api/
 COPY cli/package.json cli/
 # Only what the API loads at run time. Then drop files node never reads: type
-# declarations, source maps, TypeScript sources, docs (licences stay), and the parts of
+# declarations, source maps, TypeScript sources, the packages' own tests, examples and
+# docs (licences stay; no package's entry point lies in those folders), and the parts of
 # swagger-ui-dist that the /docs route does not serve (api/src/http/routes/docs.ts).
 RUN npm ci --omit=dev --workspace api --ignore-scripts --no-audit --no-fund \
+ && find node_modules -mindepth 2 -type d \( -name test -o -name tests -o -name __tests__ \
+      -o -name example -o -name examples -o -name benchmark -o -name benchmarks -o -name docs \) -prune \
+      -exec rm -rf {} + \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' \
-      -o -name '*.map' -o -name '*.ts' -o -name '*.tsbuildinfo' \
+      -o -name '*.map' -o -name '*.ts' -o -name '*.tsbuildinfo' -o -name '*.test.*' -o -name '*.spec.*' \
       -o -iname 'readme*' -o -iname 'changelog*' -o -iname 'history.md' -o -iname 'contributing*' \) -delete \
  && find node_modules/swagger-ui-dist -maxdepth 1 -type f \
       ! -name package.json ! -name index.js ! -name absolute-path.js ! -name 'LICENSE*' \

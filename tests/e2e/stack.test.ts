@@ -123,6 +123,39 @@ test.serial('every service reports healthy (the one-shot tls helper exited 0)', 
   t.deepEqual([...seen].sort(), services);
 });
 
+test.serial('the API image: at most 40 MB above its base, non-root, node health check, labels, nothing but runtime files', async (t) => {
+  const image = await stack.docker.getImage(stack.apiImage).inspect();
+  t.is(image.Config.User, '1000:1000');
+  t.is((image.Config as { StopSignal?: string }).StopSignal, 'SIGTERM');
+  t.true((image.Config.Healthcheck?.Test ?? []).some((part) => part.includes('/health/ready')), 'HEALTHCHECK on /health/ready');
+  t.is(image.Config.Healthcheck?.Test?.[1], 'node', 'the health check runs node itself');
+  t.like(image.Config.Labels, {
+    'org.opencontainers.image.version': stack.env.APP_VERSION,
+    'org.opencontainers.image.revision': stack.env.GIT_SHA,
+  });
+  t.true('org.opencontainers.image.source' in (image.Config.Labels ?? {}));
+
+  // Layers above the base image: everything newer than the final stage's WORKDIR.
+  const history = await execa('docker', ['history', '--no-trunc', '--human=false', '--format', '{{.Size}}\t{{.CreatedBy}}', stack.apiImage]);
+  const rows = history.stdout.split('\n').map((line) => {
+    const [size, ...rest] = line.split('\t');
+    return { size: Number(size), createdBy: rest.join('\t') };
+  });
+  const base = rows.findIndex((r) => /WORKDIR \/app/.test(r.createdBy));
+  t.true(base > 0, 'the final stage starts with WORKDIR /app');
+  const added = rows.slice(0, base + 1).reduce((sum, r) => sum + r.size, 0);
+  note('API image: layers above the base image', `${(added / MB).toFixed(1)} MB (docker history)`);
+  t.true(added <= 40 * MB, `${added} bytes added`);
+
+  const contents = await execa(
+    'docker',
+    ['run', '--rm', '--entrypoint', 'sh', stack.apiImage, '-c', 'find /app -name "*.map" -o -name "*.ts" -o -name "*.test.*" | head -5; ls node_modules/typescript node_modules/ava node_modules/tsx api/src 2>/dev/null; ls /app'],
+    { reject: false },
+  );
+  t.is(contents.exitCode, 0, contents.stderr);
+  t.deepEqual(contents.stdout.trim().split('\n').sort(), ['api', 'database', 'node_modules'], 'no maps, sources, tests or dev tools');
+});
+
 test.serial('https /health through Nginx answers 200 over HTTP/2 with the development certificate', async (t) => {
   t.is(await client.alpn(), 'h2');
   const r = await client.request('/health');
