@@ -50,9 +50,15 @@ async function load() {
   try {
     const res = await fetch('/products?limit=50', { headers: { accept: 'application/json' } });
     if (!res.ok) throw new Error(`the API answered ${res.status}`);
-    const products = itemsOf(await res.json());
+    const body = await res.json();
+    const products = itemsOf(body);
     render(products);
-    statusEl.textContent = products.length ? `${products.length} products` : 'No products yet.';
+    const total = Number.isInteger(body?.total) ? body.total : products.length;
+    statusEl.textContent = !products.length
+      ? 'No products yet.'
+      : total > products.length
+        ? `${products.length} of ${total} products`
+        : `${products.length} products`;
   } catch (err) {
     statusEl.textContent = `Could not load the catalogue: ${err.message}`;
     statusEl.classList.add('error');
