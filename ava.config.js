@@ -3,5 +3,7 @@ export default {
   files: ['tests/**/*.test.ts', '!tests/e2e/**'],
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
+  // tsx's --import hook does not reach worker threads on Node 20: run each file in a child process.
+  workerThreads: false,
   timeout: '2m',
 };
