@@ -46,6 +46,8 @@ export const KNOWN_DEFAULT_SECRETS: readonly string[] = [
   'dev-secret',
   'test-secret',
   '__GENERATE__',
+  // The development value in .env.example:
+  'dev-only-jwt-signing-key-not-for-production',
   'change-me-to-a-long-random-string',
   'please-change-me-to-a-random-32-byte-secret',
 ];

@@ -169,6 +169,7 @@ test('GET /docs serves Swagger UI from local assets with no inline script', asyn
   t.is(page.status, 200);
   t.regex(page.headers.get('content-type') ?? '', /text\/html/);
   t.notRegex(page.text, /https?:\/\//, 'no CDN or external URL');
+  t.regex(page.headers.get('content-security-policy') ?? '', /script-src 'self';/);
   const scripts = [...page.text.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
   t.true(scripts.length >= 2);
   for (const [, attrs, content] of scripts) {

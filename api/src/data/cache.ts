@@ -67,6 +67,7 @@ export class ProductCache {
   private readonly client: Redis & CacheCommands;
   /** Set when an invalidation could not reach Redis: serve from PostgreSQL until one succeeds. */
   private stale = false;
+  private lastRetry = 0;
 
   constructor(
     redis: Redis,
@@ -88,7 +89,16 @@ export class ProductCache {
 
   /** null: the cache is unavailable (serve from the database and do not store). */
   async get(suffix: string): Promise<CacheLookup | null> {
-    if (this.stale || this.client.status !== 'ready') return null;
+    if (this.client.status !== 'ready') return null;
+    if (this.stale) {
+      // Retry the missed invalidation at most once a second; until it lands, no cached answers.
+      const now = Date.now();
+      if (now - this.lastRetry > 1000) {
+        this.lastRetry = now;
+        void this.bump();
+      }
+      return null;
+    }
     try {
       const [version, value] = await this.client.shopCacheGet(this.versionKey, this.indexKey, this.entryPrefix, suffix, Date.now());
       return { version, value };

@@ -80,7 +80,6 @@ export function buildOpenApi(registry: RouteRegistry, info: { version: string })
   }
   return {
     openapi: '3.1.0',
-    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     info: {
       title: 'Shop API',
       version: info.version,

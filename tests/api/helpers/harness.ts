@@ -100,6 +100,13 @@ export async function createTestEnv(): Promise<TestEnv> {
       redis.disconnect();
       await db.$pool.end();
       const admin2 = pgp(TEST_DATABASE_URL);
+      // pool.end() resolves before the server has seen each Terminate: wait for the backends to go,
+      // or DROP ... WITH (FORCE) would kill them and their clients would throw.
+      for (let i = 0; i < 200; i++) {
+        const { n } = await admin2.one<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [databaseName]);
+        if (n === 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
       await admin2.none('DROP DATABASE IF EXISTS $1:name WITH (FORCE)', [databaseName]);
       await admin2.$pool.end();
     },

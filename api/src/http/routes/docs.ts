@@ -30,6 +30,10 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
+/** The proxy's policy (docs/architecture.md), also sent here so the page is checked under it when reached directly. */
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
 const INIT = `window.addEventListener('load', function () {
   window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, persistAuthorization: false });
 });
@@ -65,6 +69,7 @@ export function docsRoutes(r: RouteRegistry, openapi: () => Record<string, unkno
     auth: 'public',
     responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
     handler(ctx) {
+      ctx.set('Content-Security-Policy', CSP);
       ctx.type = 'text/html; charset=utf-8';
       ctx.body = PAGE;
     },
