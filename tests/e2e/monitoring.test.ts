@@ -1,13 +1,14 @@
 // The monitoring profile against real software: promtool and amtool on the shipped files,
-// then the stack with Prometheus, Alertmanager and the exporters (Grafana has no image
-// here), traffic through Nginx, every scrape target up, every dashboard query answered by
-// Prometheus, and a stopped exporter raising its alert in Alertmanager and at the webhook.
+// then the stack, a real `shopctl backup`, Prometheus, Alertmanager and the exporters
+// (Grafana has no image here), traffic through Nginx, every scrape target up, every
+// dashboard query answered by Prometheus, and a stopped exporter raising its alert in
+// Alertmanager and at the webhook.
 import test from 'ava';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backupMetrics } from '../../cli/src/core/backup-files.js';
 import { EXPORTER_METRICS, contractMetrics } from '../monitoring/lib/catalogue.js';
 import { loadDashboards, panelQueries, variableSelectors, type PanelQuery } from '../monitoring/lib/dashboards.js';
 import {
@@ -20,6 +21,7 @@ import {
   promQuery,
   promtool,
   ROOT,
+  run,
   sampleCount,
   WebhookSink,
   writeMonitoringOverride,
@@ -28,7 +30,8 @@ import {
 import { MonitoringStack } from './lib/monitoring-stack.js';
 
 const started = Date.now();
-const SERVICES = ['api', 'db', 'cache', 'tls', 'proxy', 'prometheus', 'alertmanager', 'postgres-exporter', 'redis-exporter', 'nginx-exporter'];
+const CORE = ['api', 'db', 'cache', 'tls', 'proxy'];
+const MONITORING = ['prometheus', 'alertmanager', 'postgres-exporter', 'redis-exporter', 'nginx-exporter'];
 // Alerts the test raises, with `for:` shortened in a test-only copy of the rules: long
 // enough (two evaluations) that an exporter still starting is not an alert.
 const SHORT_FOR = { ExporterDown: '20s' };
@@ -95,6 +98,12 @@ function request(method: string, path: string, body?: unknown, token?: string, h
   });
 }
 
+/** Later steps need the running stack: fail at once instead of waiting out their timeouts. */
+function stackUp(): BackendProbe {
+  if (!probe) throw new Error('the stack did not come up (see the first failure)');
+  return probe;
+}
+
 async function prom(expr: string): Promise<PromResponse> {
   return (await probe!.getJson<PromResponse>(promQuery(expr))) as PromResponse;
 }
@@ -138,24 +147,35 @@ test.serial('promtool checks the config, checks the rules and passes their unit 
   t.regex(examples, /^\s+slack_configs:/m);
 });
 
-test.serial('the stack with the monitoring profile (without Grafana) comes up healthy', async (t) => {
-  const t0 = Date.now();
-  // A backup record, as `shopctl backup` writes it (its own formatter), served by the proxy.
-  const metricsDir = join(stack.backupDir, 'metrics');
-  await mkdir(metricsDir, { recursive: true, mode: 0o755 });
-  await writeFile(join(metricsDir, 'backup.prom.tmp'), backupMetrics({ finishedAt: new Date(), sizeBytes: 123_456, durationMs: 2_500 }), { mode: 0o644 });
-  await rename(join(metricsDir, 'backup.prom.tmp'), join(metricsDir, 'backup.prom'));
+let backupSize = 0;
 
-  await stack.up(SERVICES);
+test.serial('the stack comes up healthy, shopctl backs it up, then the monitoring profile (without Grafana) starts', async (t) => {
+  const t0 = Date.now();
+  await stack.up(CORE);
   await stack.waitHealthy(240_000);
+
+  // The real `shopctl backup`: it writes backups/metrics/backup.prom, which the proxy serves.
+  const backup = await run(
+    process.execPath,
+    ['--import=tsx', 'cli/src/bin.ts', '--project-dir', ROOT, '--project-name', stack.project, '--backup-dir', stack.backupDir, '--json', 'backup'],
+    { cwd: ROOT, env: stack.env, timeoutMs: 180_000 },
+  );
+  t.is(backup.code, 0, `shopctl backup: ${backup.stdout}${backup.stderr}`);
+  backupSize = (JSON.parse(backup.stdout) as { backup: { sizeBytes: number } }).backup.sizeBytes;
+  t.true(backupSize > 0);
+  t.true(existsSync(join(stack.backupDir, 'metrics', 'backup.prom')));
+
+  await stack.up(MONITORING);
+  await stack.waitHealthy(180_000);
   const backend = await composeNetwork(stack.project, 'backend');
   probe = await BackendProbe.start(stack.project, backend);
   sink = await WebhookSink.start(stack.project, backend);
-  t.log(`up and healthy in ${Math.round((Date.now() - t0) / 1000)} s`);
+  t.log(`up, backed up and healthy in ${Math.round((Date.now() - t0) / 1000)} s`);
   t.deepEqual(await containersOf(stack.project, 'grafana', true), []);
 });
 
 test.serial('every scrape target is up, found by DNS for the API', async (t) => {
+  stackUp();
   const targets = await poll(
     'all scrape targets up',
     async () => {
@@ -166,7 +186,8 @@ test.serial('every scrape target is up, found by DNS for the API', async (t) => 
       const jobs = new Set(active.map((a) => a.labels.job));
       const ready = ['api', 'postgres', 'redis', 'nginx', 'backup', 'prometheus', 'alertmanager'].every((j) => jobs.has(j));
       const down = active.filter((a) => a.health !== 'up').map((a) => `${a.labels.job} ${a.health} ${a.lastError}`);
-      if (down.length) t.log(`not up yet: ${down.join('; ')}`);
+      const failing = active.filter((a) => a.health === 'down').map((a) => `${a.labels.job}: ${a.lastError}`);
+      if (failing.length) t.log(`down: ${failing.join('; ')}`);
       return ready && down.length === 0 ? active : undefined;
     },
     90_000,
@@ -187,6 +208,7 @@ test.serial('every scrape target is up, found by DNS for the API', async (t) => 
 const unknownPath = `/no-such-page-${randomBytes(6).toString('hex')}`;
 
 test.serial('traffic through Nginx (catalogue, 404s, a registered shopper\'s order) is scraped', async (t) => {
+  stackUp();
   const list = await request('GET', '/products?limit=20');
   t.is(list.status, 200, list.body);
   const products = (JSON.parse(list.body) as { items: { id: number; stock: number }[] }).items;
@@ -231,6 +253,7 @@ test.serial('traffic through Nginx (catalogue, 404s, a registered shopper\'s ord
 });
 
 test.serial('every query of every dashboard panel succeeds on the real Prometheus; rate, latency, cache and business panels have data', async (t) => {
+  stackUp();
   const dashboards = await loadDashboards();
   const queries: PanelQuery[] = dashboards.flatMap(({ file, dashboard }) => panelQueries(file, dashboard));
   const variables = dashboards.flatMap(({ dashboard }) => variableSelectors(dashboard));
@@ -281,6 +304,7 @@ test.serial('every query of every dashboard panel succeeds on the real Prometheu
 });
 
 test.serial('route labels are bounded templates: no raw path or id reaches Prometheus', async (t) => {
+  stackUp();
   const r = await prom('count by (route) (http_requests_total{job="api"})');
   const routes = (r.data?.result as { metric: { route: string } }[]).map((s) => s.metric.route);
   t.true(routes.includes('/products'), routes.join(' '));
@@ -292,14 +316,18 @@ test.serial('route labels are bounded templates: no raw path or id reaches Prome
 });
 
 test.serial('every metric the dashboards and alerts expect from the API and the exporters exists', async (t) => {
+  stackUp();
   const names = [...(await contractMetrics()).map((m) => m.name), ...EXPORTER_METRICS.map((m) => m.name)];
   const answers = await probe!.get(names.map((n) => promQuery(`count(${n})`)));
   const missing = names.filter((n, i) => sampleCount(JSON.parse(answers[i]!.body) as PromResponse) === 0);
   t.deepEqual(missing, [], `no series for ${missing.join(', ')}`);
-  t.is(await promValue('max(shopctl_backup_last_size_bytes)'), 123_456, 'backup.prom is served by the proxy and scraped');
+  t.is(await promValue('max(shopctl_backup_last_size_bytes)'), backupSize, 'shopctl\'s backup.prom is served by the proxy and scraped');
+  const age = await promValue('time() - max(shopctl_backup_last_success_timestamp_seconds)');
+  t.true(age !== undefined && age >= 0 && age < 600, `backup age ${age} s`);
 });
 
 test.serial('a scaled API is followed without a Prometheus restart', async (t) => {
+  stackUp();
   const t0 = Date.now();
   const r = await stack.compose(['up', '-d', '--no-deps', '--no-recreate', '--scale', 'api=2', 'api']);
   t.is(r.code, 0, r.stderr);
@@ -312,6 +340,7 @@ test.serial('a scaled API is followed without a Prometheus restart', async (t) =
 });
 
 test.serial('a stopped exporter raises ExporterDown in Alertmanager, delivered to the webhook', async (t) => {
+  stackUp();
   const quiet = await probe!.getJson<{ labels: Record<string, string> }[]>('http://alertmanager:9093/api/v2/alerts?filter=alertname%3D%22ExporterDown%22');
   t.deepEqual(quiet, [], 'no ExporterDown while every exporter is up');
   // Nor since the start: an earlier ExporterDown would hold its Alertmanager group, whose
