@@ -193,6 +193,14 @@ test('the global limiter counts per client and 0 turns a limiter off', async (t)
   t.is((await limited.request('GET', '/health/ready')).status, 200);
   t.is((await limited.request('GET', '/metrics')).status, 200);
 
+  // Far from the limit a read is served while the counter is checked; the limit still holds exactly.
+  const forty = await env.start({ RATE_LIMIT_PER_MINUTE: '40', RATE_LIMIT_AUTH_PER_MINUTE: '0', REDIS_KEY_PREFIX: `${env.prefix}rl4:` });
+  const reads: number[] = [];
+  for (let i = 0; i < 45; i++) reads.push((await forty.request('GET', '/products')).status);
+  t.deepEqual(reads, [...Array(40).fill(200), ...Array(5).fill(429)]);
+  const burst = await Promise.all(Array.from({ length: 10 }, () => forty.request('GET', '/products')));
+  t.true(burst.every((r) => r.status === 429));
+
   const off = await env.start({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0', REDIS_KEY_PREFIX: `${env.prefix}rl3:` });
   const many = await Promise.all(Array.from({ length: 30 }, () => off.request('GET', '/categories')));
   t.true(many.every((r) => r.status === 200));

@@ -10,10 +10,12 @@ export interface CacheOptions {
 export interface CacheLookup {
   /** The catalogue version the value belongs to; pass it back to `set`. */
   version: string;
-  value: string | null;
+  /** Raw bytes: sent to the client as they are, with no decode/encode round trip. */
+  value: Buffer | null;
 }
 
-// Reads the catalogue version and the entry of that version in one round trip; touches the LRU index on a hit.
+// Reads the catalogue version and the entry of that version in one round trip; on a hit, touches the
+// LRU index when asked (callers ask for a sample of hits: an approximate LRU without a write per read).
 // A missing version (flushed Redis) restarts from the current time in ms, above any version used before.
 const GET_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
@@ -23,7 +25,7 @@ if not v then
 end
 local k = ARGV[1] .. v .. ':' .. ARGV[2]
 local val = redis.call('GET', k)
-if val then redis.call('ZADD', KEYS[2], ARGV[3], k) end
+if val and ARGV[4] == '1' then redis.call('ZADD', KEYS[2], ARGV[3], k) end
 return {v, val}`;
 
 // Writes an entry with a TTL and trims the index to maxEntries in the same atomic step,
@@ -50,8 +52,11 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) en
 redis.call('SET', KEYS[1], ARGV[1])
 return tonumber(ARGV[1])`;
 
+/** Share of hits that refresh the entry's LRU score. */
+const TOUCH_SAMPLE = 0.1;
+
 interface CacheCommands {
-  shopCacheGet(versionKey: string, indexKey: string, entryPrefix: string, suffix: string, now: number): Promise<[string, string | null]>;
+  shopCacheGetBuffer(versionKey: string, indexKey: string, entryPrefix: string, suffix: string, now: number, touch: string): Promise<[Buffer, Buffer | null]>;
   shopCacheSet(indexKey: string, key: string, value: string, ttl: number, now: number, max: number): Promise<number>;
   shopCacheBump(versionKey: string, now: number): Promise<number>;
 }
@@ -100,8 +105,9 @@ export class ProductCache {
       return null;
     }
     try {
-      const [version, value] = await this.client.shopCacheGet(this.versionKey, this.indexKey, this.entryPrefix, suffix, Date.now());
-      return { version, value };
+      const touch = Math.random() < TOUCH_SAMPLE ? '1' : '0';
+      const [version, value] = await this.client.shopCacheGetBuffer(this.versionKey, this.indexKey, this.entryPrefix, suffix, Date.now(), touch);
+      return { version: version.toString(), value };
     } catch {
       return null;
     }

@@ -40,22 +40,58 @@ function rejected(ctx: AppContext, l: Limiter, res: RateLimiterRes, metrics: Met
   return new DomainError('rate_limited', `too many requests: at most ${l.points} per minute${l.name === 'auth' ? ' on login and register per IP' : ''}; retry in ${retryAfter} s`);
 }
 
-async function consume(ctx: AppContext, l: Limiter, key: string, metrics: Metrics, logger: Logger): Promise<void> {
+/** Points left after the consume, or null when refused. */
+async function consume(ctx: AppContext, l: Limiter, key: string, metrics: Metrics, logger: Logger): Promise<number> {
   try {
-    await l.limiter.consume(key);
+    const res = await l.limiter.consume(key);
+    return res.remainingPoints;
   } catch (res) {
     if (res instanceof RateLimiterRes) throw rejected(ctx, l, res, metrics);
     // Both stores failed: let the request through rather than fail closed.
     logger.warn({ err: res, limiter: l.name }, 'rate limiter unavailable');
+    return 0;
   }
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
 /** Per client overall: the user id when authenticated, else the client IP (X-Forwarded-For with TRUST_PROXY). */
 export function globalRateLimit(l: Limiter | null, metrics: Metrics, logger: Logger): AppMiddleware {
   if (!l) return (_ctx, next) => next();
+  const limiter = l;
+  // Points each client had left after its last request (this replica's view; bounded).
+  const lastRemaining = new Map<string, number>();
+  const margin = Math.max(10, Math.ceil(l.points / 10));
   return async (ctx, next) => {
     if (EXEMPT.test(ctx.path)) return next();
-    await consume(ctx, l, ctx.state.user ? `u:${ctx.state.user.id}` : `ip:${ctx.ip}`, metrics, logger);
+    const key = ctx.state.user ? `u:${ctx.state.user.id}` : `ip:${ctx.ip}`;
+    const remember = (left: number) => {
+      if (lastRemaining.size > 50_000) lastRemaining.clear();
+      lastRemaining.set(key, left);
+    };
+    if (SAFE_METHODS.has(ctx.method) && (lastRemaining.get(key) ?? 0) > margin) {
+      // Far from the limit, a read is served while the counter is checked: one Redis round trip
+      // less. Near the limit (or after a refusal) the check comes first, so a flood does no work.
+      const verdict = consume(ctx, limiter, key, metrics, logger).then(
+        (left) => ({ left, refusal: null }),
+        (refusal: unknown) => ({ left: 0, refusal }),
+      );
+      const served = next().then(
+        () => null,
+        (err: unknown) => ({ err }),
+      );
+      const [{ left, refusal }, failure] = await Promise.all([verdict, served]);
+      remember(left);
+      if (refusal) throw refusal;
+      if (failure) throw failure.err;
+      return;
+    }
+    try {
+      remember(await consume(ctx, limiter, key, metrics, logger));
+    } catch (err) {
+      remember(0);
+      throw err;
+    }
     return next();
   };
 }
