@@ -38,20 +38,31 @@ export interface NewOrderLine {
   quantity: number;
 }
 
-/** Inserts the order and its lines; the total is summed in SQL NUMERIC. */
-export async function insertOrder(t: Queryable, userId: number, lines: NewOrderLine[]): Promise<OrderRow> {
-  const { id } = await t.one<{ id: number }>("INSERT INTO orders (user_id, status, total) VALUES ($1, 'pending', 0) RETURNING id", [userId]);
-  await t.none(
-    `INSERT INTO order_items (order_id, product_id, product_name, unit_price, quantity)
-     SELECT $1, l.product_id, l.name, l.unit_price, l.quantity
-       FROM unnest($2::int[], $3::text[], $4::numeric[], $5::int[]) AS l(product_id, name, unit_price, quantity)`,
-    [id, lines.map((l) => l.product_id), lines.map((l) => l.name), lines.map((l) => l.unit_price), lines.map((l) => l.quantity)],
+/** Inserts the order and its lines and returns it, in one statement; the total is summed in SQL NUMERIC. */
+export function insertOrder(t: Queryable, userId: number, lines: NewOrderLine[]): Promise<OrderRow> {
+  return t.one<OrderRow>(
+    `WITH lines AS (
+       SELECT * FROM unnest($2::int[], $3::text[], $4::numeric[], $5::int[]) AS l(product_id, name, unit_price, quantity)
+     ), o AS (
+       INSERT INTO orders (user_id, status, total)
+       SELECT $1, 'pending', COALESCE(sum(unit_price * quantity), 0) FROM lines
+       RETURNING id, user_id, status, total, created_at, updated_at
+     ), i AS (
+       INSERT INTO order_items (order_id, product_id, product_name, unit_price, quantity)
+       SELECT o.id, l.product_id, l.name, l.unit_price, l.quantity FROM o, lines l
+       RETURNING product_id, product_name, unit_price, quantity
+     )
+     SELECT o.id, o.user_id, o.status, o.total::text AS total, o.created_at, o.updated_at,
+       (SELECT COALESCE(json_agg(json_build_object(
+                 'product_id', i.product_id,
+                 'name', i.product_name,
+                 'unit_price', i.unit_price::text,
+                 'quantity', i.quantity,
+                 'line_total', (i.unit_price * i.quantity)::numeric(12,2)::text) ORDER BY i.product_id), '[]'::json)
+          FROM i) AS items
+     FROM o`,
+    [userId, lines.map((l) => l.product_id), lines.map((l) => l.name), lines.map((l) => l.unit_price), lines.map((l) => l.quantity)],
   );
-  await t.none(
-    'UPDATE orders SET total = (SELECT COALESCE(sum(unit_price * quantity), 0) FROM order_items WHERE order_id = $1) WHERE id = $1',
-    [id],
-  );
-  return t.one<OrderRow>(`${ORDER_SELECT} WHERE o.id = $1`, [id]);
 }
 
 export function getOrder(db: Queryable, id: number): Promise<OrderRow | null> {
