@@ -185,3 +185,20 @@ test('GET /docs serves Swagger UI from local assets with no inline script', asyn
   t.is((await api.request('GET', '/docs/../../etc/passwd')).status, 404);
   t.is((await api.request('GET', '/docs/package.json')).status, 404);
 });
+
+test('PostgreSQL unreachable -> /health 503 "down" and /health/ready 503; liveness stays 200', async (t) => {
+  const broken = await env.start({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' });
+  const health = await broken.request('GET', '/health');
+  t.is(health.status, 503);
+  t.is(health.body.status, 'down');
+  t.is(health.body.checks.database.status, 'down');
+  t.is(health.body.checks.redis.status, 'up');
+  t.is((await broken.request('GET', '/health/ready')).status, 503);
+  t.is((await broken.request('GET', '/health/live')).status, 200);
+  // A request that needs the database fails cleanly, without leaking the error.
+  const list = await broken.request('GET', '/products?q=nothing-cached');
+  t.is(list.status, 503);
+  t.is(list.body.code, 'service_unavailable');
+  t.is(list.headers.get('retry-after'), '5');
+  t.notRegex(list.text, /ECONNREFUSED|127\.0\.0\.1/);
+});

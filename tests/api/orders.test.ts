@@ -244,3 +244,21 @@ test('orders show up in the business metrics', async (t) => {
   t.regex(m.text, /shop_orders_today [1-9]/);
   t.regex(m.text, /shop_products_in_stock [1-9]/);
 });
+
+test('idempotency keys older than 24 h and expired revocations are purged; newer ones stay', async (t) => {
+  const { purgeOldKeys } = await import('../../api/src/data/repos/idempotency.js');
+  const { purgeExpiredRevocations } = await import('../../api/src/data/repos/revokedTokens.js');
+  const s = await registerAndLogin(api, 'purge');
+  await env.db.none(
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint, response_status, response_body, created_at) VALUES ($1, 'old', 'f', 201, '{}', now() - interval '25 hours'), ($1, 'recent', 'f', 201, '{}', now() - interval '23 hours')",
+    [s.id],
+  );
+  await env.db.none(
+    "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (gen_random_uuid(), $1, now() - interval '1 second'), (gen_random_uuid(), $1, now() + interval '1 hour')",
+    [s.id],
+  );
+  t.true((await purgeOldKeys(env.db)) >= 1);
+  t.true((await purgeExpiredRevocations(env.db)) >= 1);
+  t.deepEqual((await env.db.any('SELECT key FROM idempotency_keys WHERE user_id = $1', [s.id])).map((r: { key: string }) => r.key), ['recent']);
+  t.is((await env.db.one<{ n: number }>('SELECT count(*)::int AS n FROM revoked_tokens WHERE user_id = $1', [s.id])).n, 1);
+});

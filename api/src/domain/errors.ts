@@ -48,3 +48,15 @@ export const notFound = (what: 'product' | 'order' | 'cart item', id: number | s
     what === 'product' ? 'product_not_found' : what === 'order' ? 'order_not_found' : 'cart_item_not_found',
     `${what} ${id} does not exist`,
   );
+
+// Network failures and PostgreSQL "cannot serve now" classes: 08 connection, 53 resources, 57P admin shutdown.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+
+/** True when a dependency (the database) is down or overloaded, rather than the request being wrong. */
+export function isUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  const message = (err as { message?: unknown }).message;
+  return typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated/i.test(message);
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
-import { DomainError, type ErrorCode } from '../../domain/errors.js';
+import { DomainError, isUnavailable, type ErrorCode } from '../../domain/errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../problem.js';
@@ -56,6 +56,10 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
       const mapped = err instanceof DomainError ? err : fromHttpError(err as object);
       if (mapped) {
         sendProblem(ctx, mapped);
+      } else if (isUnavailable(err)) {
+        failure = err;
+        ctx.set('Retry-After', '5');
+        sendProblem(ctx, new DomainError('service_unavailable', `the database is unavailable; retry shortly (request id ${requestId})`));
       } else {
         failure = err;
         sendProblem(ctx, new DomainError('internal_error', `an unexpected error occurred; quote request id ${requestId} when reporting it`));
