@@ -27,7 +27,7 @@ import {
   writeMonitoringOverride,
   type PromResponse,
 } from './lib/monitoring.js';
-import { MonitoringStack } from './lib/monitoring-stack.js';
+import { ComposeStack } from './lib/stack.js';
 
 const started = Date.now();
 const CORE = ['api', 'db', 'cache', 'tls', 'proxy'];
@@ -37,7 +37,7 @@ const MONITORING = ['prometheus', 'alertmanager', 'postgres-exporter', 'redis-ex
 const SHORT_FOR = { ExporterDown: '20s' };
 
 let override: Awaited<ReturnType<typeof writeMonitoringOverride>>;
-let stack: MonitoringStack;
+let stack: ComposeStack;
 let probe: BackendProbe | undefined;
 let sink: WebhookSink | undefined;
 let trickle: NodeJS.Timeout | undefined;
@@ -46,15 +46,14 @@ test.before(async () => {
   const info = await docker(['info', '--format', '{{.ServerVersion}}']);
   if (info.code !== 0) throw new Error(`Docker Engine not reachable (${info.stderr.trim()}): is dockerd running?`);
   override = await writeMonitoringOverride(SHORT_FOR);
-  stack = new MonitoringStack({ files: [join(ROOT, 'docker-compose.yml'), override.file], profiles: ['monitoring'] });
-  await stack.init();
+  stack = await ComposeStack.create({ prefix: 'monitoring', files: ['docker-compose.yml', override.file], profiles: ['monitoring'] });
 });
 
 test.after.always(async (t) => {
   if (trickle) clearInterval(trickle);
   await probe?.stop();
   await sink?.stop();
-  await stack?.down();
+  await stack?.destroy();
   await override?.cleanup();
   t.log(`monitoring e2e took ${Math.round((Date.now() - started) / 1000)} s`);
 });
@@ -151,26 +150,25 @@ let backupSize = 0;
 
 test.serial('the stack comes up healthy, shopctl backs it up, then the monitoring profile (without Grafana) starts', async (t) => {
   const t0 = Date.now();
-  await stack.up(CORE);
-  await stack.waitHealthy(240_000);
+  const built = await stack.build(['api']);
+  await stack.up({ services: CORE, timeoutMs: 240_000 });
 
   // The real `shopctl backup`: it writes backups/metrics/backup.prom, which the proxy serves.
   const backup = await run(
     process.execPath,
-    ['--import=tsx', 'cli/src/bin.ts', '--project-dir', ROOT, '--project-name', stack.project, '--backup-dir', stack.backupDir, '--json', 'backup'],
+    ['--import=tsx', 'cli/src/bin.ts', '--project-dir', ROOT, '--project-name', stack.project, '--backup-dir', stack.env.BACKUP_DIR as string, '--json', 'backup'],
     { cwd: ROOT, env: stack.env, timeoutMs: 180_000 },
   );
   t.is(backup.code, 0, `shopctl backup: ${backup.stdout}${backup.stderr}`);
   backupSize = (JSON.parse(backup.stdout) as { backup: { sizeBytes: number } }).backup.sizeBytes;
   t.true(backupSize > 0);
-  t.true(existsSync(join(stack.backupDir, 'metrics', 'backup.prom')));
+  t.true(existsSync(join(stack.env.BACKUP_DIR as string, 'metrics', 'backup.prom')));
 
-  await stack.up(MONITORING);
-  await stack.waitHealthy(180_000);
+  await stack.up({ services: MONITORING, timeoutMs: 180_000 });
   const backend = await composeNetwork(stack.project, 'backend');
   probe = await BackendProbe.start(stack.project, backend);
   sink = await WebhookSink.start(stack.project, backend);
-  t.log(`up, backed up and healthy in ${Math.round((Date.now() - t0) / 1000)} s`);
+  t.log(`API image built in ${Math.round(built / 1000)} s; up, backed up and healthy in ${Math.round((Date.now() - t0) / 1000)} s`);
   t.deepEqual(await containersOf(stack.project, 'grafana', true), []);
 });
 
@@ -329,8 +327,8 @@ test.serial('every metric the dashboards and alerts expect from the API and the 
 test.serial('a scaled API is followed without a Prometheus restart', async (t) => {
   stackUp();
   const t0 = Date.now();
-  const r = await stack.compose(['up', '-d', '--no-deps', '--no-recreate', '--scale', 'api=2', 'api']);
-  t.is(r.code, 0, r.stderr);
+  const r = await stack.compose(['up', '-d', '--no-deps', '--no-recreate', '--no-build', '--scale', 'api=2', 'api']);
+  t.is(r.exitCode, 0, r.stderr);
   const up = await poll('two API targets up', async () => {
     const v = await promValue('sum(up{job="api"})');
     return v === 2 ? v : undefined;
