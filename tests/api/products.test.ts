@@ -196,3 +196,15 @@ test.serial('a flood of distinct queries keeps the cache bounded and leaves sess
   const ipKey = rlKeysBefore.find((k) => k.includes(':ip:'))!;
   t.true(Number(await env.redis.get(ipKey)) > distinct);
 });
+
+test('NUL characters are refused with 422 and broken percent-encoding never causes a 500', async (t) => {
+  const q = await api.request('GET', '/products?q=%00');
+  t.is(q.status, 422);
+  t.deepEqual(q.body.errors, [{ path: 'query.q', message: 'must not contain NUL characters' }]);
+  const body = await api.request('POST', '/products', { token: admin.token, body: { name: 'bad\u0000name', price: '1.00' } });
+  t.is(body.status, 422);
+  t.deepEqual(body.body.errors, [{ path: 'name', message: 'must not contain NUL characters' }]);
+  t.true([400, 404, 422].includes((await api.request('GET', '/products/%E0%A4%A')).status));
+  // Undecodable query bytes become U+FFFD: a search that finds nothing, not an error.
+  t.is((await api.request('GET', '/products?q=%E0%A4%A')).status, 200);
+});

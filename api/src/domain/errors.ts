@@ -49,14 +49,18 @@ export const notFound = (what: 'product' | 'order' | 'cart item', id: number | s
     `${what} ${id} does not exist`,
   );
 
-// Network failures and PostgreSQL "cannot serve now" classes: 08 connection, 53 resources, 57P admin shutdown.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+// Network failures and PostgreSQL "cannot serve now" states: connection failures (08000-08006, not the
+// 08P01 protocol violation a bad value can cause), too many connections, administrator shutdown.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE',
+  '08000', '08001', '08003', '08004', '08006', '53300', '57P01', '57P02', '57P03',
+]);
 
 /** True when a dependency (the database) is down or overloaded, rather than the request being wrong. */
 export function isUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
   const message = (err as { message?: unknown }).message;
   return typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated/i.test(message);
 }

@@ -71,7 +71,29 @@ export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
   return out;
 }
 
+/** Path of the first string holding a NUL character (PostgreSQL text cannot store one), or null. */
+function findNul(value: unknown, path: string[]): string[] | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findNul(value[i], [...path, String(i)]);
+      if (found) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const found = findNul(v, [...path, k]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
 function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, where: 'path' | 'query' | 'body'): z.output<T> {
+  const nul = findNul(value, where === 'body' ? [] : [where]);
+  if (nul) {
+    const path = nul.join('.') || '(root)';
+    throw new DomainError('validation_failed', `the request ${where} is invalid: ${path}: must not contain NUL characters`, undefined, [{ path, message: 'must not contain NUL characters' }]);
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const errors = fieldErrors(result.error, where === 'body' ? undefined : where);

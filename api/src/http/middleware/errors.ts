@@ -23,7 +23,8 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
   if (status === 413) return new DomainError('payload_too_large', 'the request body is larger than 1 MB');
   if (status === 415) return new DomainError('unsupported_media_type', err.expose && err.message ? err.message : 'unsupported content encoding');
   if (status === 400) {
-    const detail = err.type === 'entity.parse.failed' ? 'the request body is not valid JSON' : err.expose && err.message ? err.message : 'bad request';
+    const detail =
+      err.type === 'request.aborted' ? 'the request was aborted before its body arrived' : 'the request body is not valid JSON (send a JSON object)';
     return new DomainError('invalid_json', detail);
   }
   const byStatus: Record<number, ErrorCode> = { 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 429: 'rate_limited' };
