@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { ShopctlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { envToMap, parseEnvFile } from './core/envfile.js';
@@ -9,6 +9,7 @@ import { parseComposeVersion, probeV1, probeV2, v1, v2, type ComposeFlavour } fr
 import { connectDocker, type Docker, type EngineInfo } from './docker/client.js';
 import { run, runChecked } from './run.js';
 import type { Output } from './output.js';
+import { loadHistory } from './core/releases.js';
 
 export const ENVIRONMENTS = ['development', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -65,7 +66,7 @@ export class Context {
   private flavourPromise: Promise<ComposeFlavour> | undefined;
   private readonly models = new Map<string, Promise<ComposeModel>>();
 
-  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour'>) {
+  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display'>) {
     this.projectDir = fields.projectDir;
     this.envFile = fields.envFile;
     this.envFileExists = fields.envFileExists;
@@ -93,12 +94,13 @@ export class Context {
     const envValues = envText === undefined ? new Map<string, string>() : envToMap(parseEnvFile(envText).lines);
     const fromEnv = (key: string) => process.env[key] || envValues.get(key) || undefined;
 
+    const stateDir = resolve(projectDir, opts.stateDir ?? '.shopctl');
     let environment: Environment;
     if (overrides.environment) environment = overrides.environment;
     else if (opts.env) environment = parseEnvironment(opts.env, '--env');
-    else if (process.env.SHOPCTL_ENV) environment = parseEnvironment(process.env.SHOPCTL_ENV, 'SHOPCTL_ENV');
+    else if (fromEnv('SHOPCTL_ENV')) environment = parseEnvironment(fromEnv('SHOPCTL_ENV') ?? '', 'SHOPCTL_ENV');
     else if (envValues.get('ENVIRONMENT') === 'production') environment = 'production';
-    else environment = 'development';
+    else environment = (await lastReleasedEnvironment(join(stateDir, 'releases.json'))) ?? 'development';
 
     const composeFileSetting = fromEnv('COMPOSE_FILE');
     const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [COMPOSE_FILES[environment]];
@@ -109,7 +111,6 @@ export class Context {
     if (projectName === '') throw new ShopctlError(`"${rawName}" is not usable as a Compose project name`, { exitCode: ExitCode.USAGE, hint: 'Pass --project-name.' });
 
     const profiles = opts.profile?.length ? opts.profile : (fromEnv('COMPOSE_PROFILES')?.split(',').filter(Boolean) ?? []);
-    const stateDir = resolve(projectDir, opts.stateDir ?? '.shopctl');
     const backupDir = resolve(projectDir, opts.backupDir ?? fromEnv('BACKUP_DIR') ?? 'backups');
     return new Context({
       projectDir,
@@ -125,6 +126,12 @@ export class Context {
       output,
       signal,
     });
+  }
+
+  /** A path for messages: relative inside the project, absolute elsewhere. */
+  display(path: string): string {
+    const rel = relative(this.projectDir, path);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
   }
 
   statePath(...parts: string[]): string {
@@ -169,6 +176,17 @@ export class Context {
       this.models.set(key, model);
     }
     return model;
+  }
+}
+
+/** The environment of the newest release recorded here: `shopctl verify` after `deploy production` checks production. */
+async function lastReleasedEnvironment(path: string): Promise<Environment | undefined> {
+  try {
+    const history = await loadHistory(path);
+    const env = history.releases.at(-1)?.environment;
+    return env === 'production' || env === 'development' ? env : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -14,9 +14,9 @@ const project = (flavour = v2('2.29.1')): ComposeProject => ({
 
 const common = ['--project-name', 'shop', '--project-directory', '/srv/shop', '--file', '/srv/shop/docker-compose.yml', '--env-file', '/srv/shop/.env', '--profile', 'monitoring'];
 
-test('v2 runs as `docker compose`, v1 as `docker-compose`, with the same arguments', (t) => {
+test('v2 runs as `docker compose`, v1 as `docker-compose --compatibility` (deploy.resources limits), same arguments', (t) => {
   t.deepEqual(base(project(), ['ps']), ['docker', ['compose', ...common, 'ps']]);
-  t.deepEqual(base(project(v1('1.29.2')), ['ps']), ['docker-compose', [...common, 'ps']]);
+  t.deepEqual(base(project(v1('1.29.2')), ['ps']), ['docker-compose', ['--compatibility', ...common, 'ps']]);
 });
 
 test('several files, no env file, no profiles', (t) => {

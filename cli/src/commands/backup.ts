@@ -113,41 +113,72 @@ async function streamToFile(path: string, fill: (write: (chunk: Buffer) => Promi
   return { size, sha256: hash.digest('hex') };
 }
 
-async function redisSnapshot(ctx: Context, tmpPath: string, onStep: (s: string) => void): Promise<{ size: number; sha256: string }> {
+function infoField(info: string, name: string): string | undefined {
+  return new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+}
+
+export interface RedisSnapshot {
+  size: number;
+  sha256: string;
+  /** False when the ACL refused BGSAVE and the last automatic snapshot was copied instead. */
+  fresh: boolean;
+  snapshotAt: string | null;
+}
+
+/**
+ * A Redis RDB snapshot: BGSAVE, wait until rdb_last_save_time moves (INFO persistence),
+ * then copy the file out with GET /archive. BGSAVE is tried as REDIS_BACKUP_USER (an ACL
+ * user allowed +bgsave) and as the default user; when the ACL refuses both, the newest
+ * automatic snapshot is copied and its age reported.
+ */
+async function redisSnapshot(ctx: Context, tmpPath: string, onStep: (s: string) => void): Promise<RedisSnapshot> {
   const docker = await ctx.docker();
   const cache = await runningContainer(ctx, SERVICES.cache);
   const password = await containerSetting(docker, cache, 'REDIS_PASSWORD');
-  const username = await containerSetting(docker, cache, 'REDIS_BACKUP_USER');
+  const backupUser = await containerSetting(docker, cache, 'REDIS_BACKUP_USER');
   // REDISCLI_AUTH keeps the password out of the process list (as the healthcheck does).
   const env = password ? [`REDISCLI_AUTH=${password}`] : [];
-  const cli = (...args: string[]) => ['redis-cli', '--no-auth-warning', ...(username ? ['--user', username] : []), ...args];
-  const call = async (...args: string[]) => (await execChecked(docker, cache.Id, cli(...args), `redis-cli ${args[0]}`, { env, signal: ctx.signal })).stdout.trim();
-  const before = Number(await call('LASTSAVE'));
-  onStep('redis: BGSAVE');
-  const started = await call('BGSAVE');
-  if (/ERR|NOPERM/i.test(started) && !/in progress/i.test(started)) throw new ShopctlError(`redis BGSAVE refused: ${started}`);
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const info = await call('INFO', 'persistence');
-    const inProgress = /rdb_bgsave_in_progress:1/.test(info);
-    const last = Number(await call('LASTSAVE'));
-    if (!inProgress && last > before) {
-      if (!/rdb_last_bgsave_status:ok/.test(info)) throw new ShopctlError('redis reports its last BGSAVE failed', { detail: info });
+  const cli = (user: string | undefined, ...args: string[]) => ['redis-cli', '--no-auth-warning', ...(user ? ['--user', user] : []), ...args];
+  const call = async (user: string | undefined, ...args: string[]) => (await execChecked(docker, cache.Id, cli(user, ...args), `redis-cli ${args[0]}`, { env, signal: ctx.signal })).stdout.trim();
+  const persistence = () => call(undefined, 'INFO', 'persistence');
+  const before = await persistence();
+  const t0 = Number(infoField(before, 'rdb_last_save_time') ?? 0);
+  let fresh = false;
+  const refusals: string[] = [];
+  for (const user of [...(backupUser ? [backupUser] : []), undefined]) {
+    onStep(`redis: BGSAVE${user ? ` as ${user}` : ''}`);
+    const reply = await call(user, 'BGSAVE');
+    if (/Background saving (started|scheduled)|already in progress/i.test(reply)) {
+      fresh = true;
       break;
     }
-    if (Date.now() > deadline) throw new ShopctlError('redis BGSAVE did not finish within 5 min');
-    await sleep(200);
+    refusals.push(`${user ?? 'default'}: ${reply.split('\n')[0]}`);
   }
-  let dir = '/data';
-  let file = 'dump.rdb';
-  const config = await execIn(docker, cache.Id, cli('CONFIG', 'GET', 'dir'), { env });
-  if (config.exitCode === 0 && !/NOPERM|ERR/.test(config.stdout)) dir = config.stdout.trim().split('\n')[1] ?? dir;
-  const name = await execIn(docker, cache.Id, cli('CONFIG', 'GET', 'dbfilename'), { env });
-  if (name.exitCode === 0 && !/NOPERM|ERR/.test(name.stdout)) file = name.stdout.trim().split('\n')[1] ?? file;
-  onStep(`redis: copying ${dir}/${file}`);
-  return streamToFile(tmpPath, async (write) => {
-    await copyFileOut(docker, cache.Id, `${dir}/${file}`, write);
+  let info = before;
+  if (fresh) {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      info = await persistence();
+      if (infoField(info, 'rdb_bgsave_in_progress') === '0' && Number(infoField(info, 'rdb_last_save_time') ?? 0) > t0) break;
+      if (Date.now() > deadline) throw new ShopctlError('redis BGSAVE did not finish within 5 min');
+      await sleep(200);
+    }
+    if (infoField(info, 'rdb_last_bgsave_status') !== 'ok') throw new ShopctlError('redis reports that its BGSAVE failed', { detail: info });
+  } else {
+    const age = t0 ? formatDuration(Date.now() - t0 * 1000) : 'never';
+    ctx.output.warn(
+      `the Redis ACL refuses BGSAVE (${refusals.join('; ')}): copying the last automatic snapshot, taken ${age} ago. ` +
+        'For a fresh one, give an ACL user +bgsave and set REDIS_BACKUP_USER on the cache service.',
+    );
+  }
+  // CONFIG is usually denied by the ACL: the image's defaults (and config/redis.conf) are /data/dump.rdb.
+  const path = '/data/dump.rdb';
+  onStep(`redis: copying ${path}`);
+  const copied = await streamToFile(tmpPath, async (write) => {
+    await copyFileOut(docker, cache.Id, path, write);
   });
+  const savedAt = Number(infoField(info, 'rdb_last_save_time') ?? 0);
+  return { ...copied, fresh, snapshotAt: savedAt ? new Date(savedAt * 1000).toISOString() : null };
 }
 
 /** Takes one verified backup set; every file appears under its final name only once all of them are complete. */
@@ -207,7 +238,7 @@ export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promis
       const rdbName = `${stem}.redis.rdb`;
       const rdbTmp = tmp(rdbName);
       const r = await redisSnapshot(ctx, rdbTmp, step);
-      redis = { file: rdbName, sizeBytes: r.size, sha256: r.sha256 };
+      redis = { file: rdbName, sizeBytes: r.size, sha256: r.sha256, fresh: r.fresh, snapshotAt: r.snapshotAt };
       const rdbSumTmp = tmp(`${rdbName}.sha256`);
       await writeFileAtomic(rdbSumTmp, formatChecksumLine(r.sha256, rdbName), 0o600);
       finals.push([rdbTmp, rdbName], [rdbSumTmp, `${rdbName}.sha256`]);
@@ -323,7 +354,7 @@ export async function backupCommand(ctx: Context, opts: BackupCliOptions): Promi
     `  size ${formatBytes(r.sizeBytes)}, sha256 ${r.sha256.slice(0, 16)}..., ${r.meta.tocEntries} TOC entries, ${formatDuration(r.durationMs)}`,
     `  rows: ${Object.entries(r.meta.rowCounts).map(([t, n]) => `${t} ${n}`).join(', ') || '(no tables)'}`,
   ];
-  if (r.meta.redis) lines.push(`  redis: ${r.meta.redis.file} (${formatBytes(r.meta.redis.sizeBytes)})`);
+  if (r.meta.redis) lines.push(`  redis: ${r.meta.redis.file} (${formatBytes(r.meta.redis.sizeBytes)}, ${r.meta.redis.fresh ? 'fresh BGSAVE' : `the last automatic snapshot, of ${r.meta.redis.snapshotAt ?? 'unknown time'}`})`);
   if (state.retention) {
     lines.push(`  retention: kept ${state.retention.kept.length}, removed ${state.retention.removed.length}${state.retention.removed.length ? `: ${state.retention.removed.join(', ')}` : ''}`);
   }

@@ -203,6 +203,8 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
   if (!version) throw new ShopctlError('No version given and the project is not a git checkout', { exitCode: ExitCode.USAGE, hint: 'shopctl deploy <environment> <version>' });
   if (!TAG.test(version)) throw new ShopctlError(`"${version}" cannot be an image tag (letters, digits, _ . -; at most 128)`, { exitCode: ExitCode.USAGE });
   if ([opts.build, opts.pull, opts.local].filter(Boolean).length > 1) throw new ShopctlError('--build, --pull and --local exclude each other', { exitCode: ExitCode.USAGE });
+  // A deploy in progress refuses the next one at once, before any preflight or build.
+  if (!opts.dryRun) await refuseIfLocked(ctx, opts);
 
   const composeEnv = { APP_VERSION: version };
   const pre = await preflight(ctx, composeEnv);
@@ -240,7 +242,6 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
     };
   }
 
-  await refuseIfLocked(ctx, opts);
   const imageState: { image?: ImageInfo } = {};
   const backupRef: { current?: BackupResult } = {};
   let lock: LockHandle | undefined;

@@ -8,7 +8,7 @@ import type { Context, Environment } from '../context.js';
 import { parseEnvironment } from '../context.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { GENERATE, parseEnvFile, renderEnv } from '../core/envfile.js';
+import { GENERATE, envToMap, parseEnvFile, renderEnv } from '../core/envfile.js';
 import { generateSecret } from '../core/secrets.js';
 import { writeFileAtomic } from '../core/fs-atomic.js';
 import { parseComposeModel } from '../compose/model.js';
@@ -73,7 +73,9 @@ export function planEnvFiles(opts: {
       if (!written.has(name)) files.push({ path: file, kind: 'secret', mode: 0o600, content: secret() });
     }
   }
-  files.unshift({ path: opts.envFile, kind: 'env', mode: 0o600, content: envText });
+  // Lets every later shopctl command (verify, backup, ...) pick this environment's compose file.
+  const marker = envToMap(lines).has('SHOPCTL_ENV') ? '' : `\n# shopctl: which compose file and checks apply (docker-compose${opts.environment === 'production' ? '.production' : ''}.yml)\nSHOPCTL_ENV=${opts.environment}\n`;
+  files.unshift({ path: opts.envFile, kind: 'env', mode: 0o600, content: `${envText}${marker}` });
   return files;
 }
 

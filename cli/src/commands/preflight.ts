@@ -65,16 +65,18 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
     }
     const envText = await readFile(ctx.envFile, 'utf8');
     const parsedEnv = parseEnvFile(envText);
-    for (const p of parsedEnv.problems) problems.push(`${relative(ctx.projectDir, ctx.envFile)}: ${p.message}`);
+    for (const p of parsedEnv.problems) problems.push(`${ctx.display(ctx.envFile)}: ${p.message}`);
     if (templateText !== undefined) {
       const template = parseEnvFile(templateText).lines;
       const external = new Set<string>();
       if (ctx.environment === 'production') {
         for (const l of template) if (l.kind === 'entry' && l.value === GENERATE && model.secrets.has(l.key.toLowerCase())) external.add(l.key);
       }
+      // shopctl passes APP_VERSION itself (the version being deployed).
+      external.add('APP_VERSION');
       const missing = missingFromEnv(template, ctx.envValues, external);
-      for (const m of missing) problems.push(`${relative(ctx.projectDir, ctx.envFile)}: ${m}`);
-      if (!missing.length) checks.push({ name: 'env file', detail: `${relative(ctx.projectDir, ctx.envFile)} has every variable of templates/.env.${ctx.environment}` });
+      for (const m of missing) problems.push(`${ctx.display(ctx.envFile)}: ${m}`);
+      if (!missing.length) checks.push({ name: 'env file', detail: `${ctx.display(ctx.envFile)} has every variable of templates/.env.${ctx.environment}` });
     }
   }
 
@@ -95,15 +97,15 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
       count += 1;
       if (isPasswordLike(name)) {
         const weak = secretWeakness(name, value);
-        if (weak) problems.push(`secret "${name}" (${relative(ctx.projectDir, file)}) ${weak}`);
+        if (weak) problems.push(`secret "${name}" (${ctx.display(file)}) ${weak}`);
       }
-      if (mode & 0o022) problems.push(`secret "${name}" (${relative(ctx.projectDir, file)}) is writable by others (mode 0${mode.toString(8)}): chmod 600 it`);
-      else if (mode & 0o004) ctx.output.warn(`secret "${name}" (${relative(ctx.projectDir, file)}) is readable by every user of this host (mode 0${mode.toString(8)})`);
+      if (mode & 0o022) problems.push(`secret "${name}" (${ctx.display(file)}) is writable by others (mode 0${mode.toString(8)}): chmod 600 it`);
+      else if (mode & 0o004) ctx.output.warn(`secret "${name}" (${ctx.display(file)}) is readable by every user of this host (mode 0${mode.toString(8)})`);
     }
     for (const [key, value] of ctx.envValues) {
       if (!looksSecret(key) || value === '') continue;
       const weak = secretWeakness(key, value);
-      if (weak) problems.push(`${relative(ctx.projectDir, ctx.envFile)}: ${key} ${weak}`);
+      if (weak) problems.push(`${ctx.display(ctx.envFile)}: ${key} ${weak}`);
     }
     checks.push({ name: 'secrets', detail: `${count} secret file(s) present and strong` });
   }

@@ -15,6 +15,7 @@ import { execIn } from '../docker/exec.js';
 import { waitHealthy } from '../docker/health.js';
 import { checkDump, rowCounts, sha256File, takeBackup, type BackupResult } from './backup.js';
 import { PG_EXEC_USER, SERVICES, postgresTarget } from './shared.js';
+import { refreshProxyUpstream, smokeCheck } from './rollout.js';
 
 interface RestoreOptions {
   yes?: boolean;
@@ -90,6 +91,8 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions):
       if (e.statusCode !== 304) throw e;
     });
     await waitHealthy(docker, state.stopped, { timeoutMs, signal: ctx.signal });
+    // Restarted containers may have new addresses: nginx must resolve `api` again.
+    await refreshProxyUpstream(ctx);
   };
 
   await ctx.output.tasks(
@@ -137,7 +140,8 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions):
         title: 'Start the API and wait until healthy',
         task: async (_c, task) => {
           await startApi();
-          task.title = state.stopped.length ? `API healthy (${state.stopped.length} container(s))` : 'No API containers to start';
+          if (state.stopped.length) await smokeCheck(ctx, undefined, 2);
+          task.title = state.stopped.length ? `API healthy (${state.stopped.length} container(s)), nginx re-pointed and answering` : 'No API containers to start';
         },
       },
     ],

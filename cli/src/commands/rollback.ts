@@ -18,6 +18,7 @@ import { SERVICES } from './shared.js';
 
 export async function rollback(ctx: Context, versionArg: string | undefined, opts: RolloutCliOptions): Promise<CommandOutcome> {
   const startedAt = Date.now();
+  if (!opts.dryRun) await refuseIfLocked(ctx, opts);
   const history = await loadHistory(ctx.statePath('releases.json'));
   const target = rollbackTarget(history, ctx.environment, versionArg);
   const current = currentRelease(history, ctx.environment);
@@ -53,7 +54,6 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
     };
   }
 
-  await refuseIfLocked(ctx, opts);
   let lock: LockHandle | undefined;
   const recorder = releaseRecorder(ctx, 'rollback', new Date(startedAt), current?.version ?? null);
   const rolloutOpts: RolloutOptions = {

@@ -308,6 +308,20 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
 }
 
 /**
+ * Points nginx at the api containers as Docker DNS lists them now. Needed whenever api
+ * containers were stopped and started again (restore): they may come back with other
+ * addresses, and nginx 1.22 keeps the ones it resolved at its last reload.
+ */
+export async function refreshProxyUpstream(ctx: Context, drainTimeoutMs = 30_000): Promise<boolean> {
+  const docker = await ctx.docker();
+  const proxy = (await findContainers(docker, ctx.projectName, { service: SERVICES.proxy })).at(-1);
+  if (!proxy) return false;
+  const current = await readUpstreamFile(docker, proxy.Id);
+  await switchUpstream(docker, proxy.Id, replaceUpstreamServers(current, [SERVICE_ADDRESS]), current, { drainTimeoutMs, signal: ctx.signal });
+  return true;
+}
+
+/**
  * Puts things back after a failure once new containers exist: nginx to the old containers (if
  * it was switched), the new containers removed, nginx back to the service name. Returns what it did.
  */

@@ -10,9 +10,18 @@ export interface ComposeProject {
   profiles?: readonly string[] | undefined;
 }
 
+/**
+ * Compose v1 applies `deploy.resources` (limits, replicas) only with --compatibility, and the
+ * production file keeps its limits there (so that swarm reads them too). v2 applies them
+ * anyway, and its --compatibility would rename containers, so it never gets the flag.
+ */
+function compatibility(p: ComposeProject): string[] {
+  return p.flavour.kind === 'v1' ? ['--compatibility'] : [];
+}
+
 /** `docker compose -p shop --project-directory /srv/shop -f docker-compose.yml --env-file .env` */
 export function base(p: ComposeProject, subcommand: readonly string[]): Argv {
-  const args: string[] = [...p.flavour.prefix, '--project-name', p.projectName, '--project-directory', p.projectDir];
+  const args: string[] = [...p.flavour.prefix, ...compatibility(p), '--project-name', p.projectName, '--project-directory', p.projectDir];
   for (const f of p.files) args.push('--file', f);
   if (p.envFile) args.push('--env-file', p.envFile);
   for (const profile of p.profiles ?? []) args.push('--profile', profile);

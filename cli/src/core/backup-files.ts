@@ -76,7 +76,7 @@ export interface BackupMeta {
   /** Exact row counts of every table in the public schema, taken just before the dump. */
   rowCounts: Record<string, number>;
   appVersion: string | null;
-  redis: { file: string; sizeBytes: number; sha256: string } | null;
+  redis: { file: string; sizeBytes: number; sha256: string; fresh: boolean; snapshotAt: string | null } | null;
   host: string;
   who: string;
 }
