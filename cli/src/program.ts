@@ -111,7 +111,7 @@ async function execute(state: State, name: string, cmd: Command, handler: Handle
   state.exitCode = exitCode;
 }
 
-export function buildProgram(state: State): Command {
+export function buildProgram(): Command {
   const program = new Command('shopctl');
   program
     .description('Deploy and operate the shop stack: zero-downtime deploys, rollback, checked backups, restore, health and verify.')
@@ -152,7 +152,7 @@ export async function main(argv: readonly string[], modules: readonly CommandMod
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const program = buildProgram(state);
+  const program = buildProgram();
   const runner = (name: string, cmd: Command, handler: Handler, overrides?: Overrides) => execute(state, name, cmd, handler, overrides);
   for (const m of modules) m.register(program, runner, { example });
   for (const sub of program.commands) sub.exitOverride().showHelpAfterError('(run with --help for usage)');

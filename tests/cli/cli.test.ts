@@ -22,7 +22,7 @@ async function project(t: { teardown(fn: () => Promise<void>): void }): Promise<
 test.serial('--help lists every command and the exit codes', async (t) => {
   const r = await shopctl(['--help']);
   t.is(r.exitCode, 0);
-  for (const c of COMMANDS) t.regex(r.stdout, new RegExp(`\\n  ${c}\\b`), c);
+  for (const c of COMMANDS) t.regex(r.stdout, new RegExp(`\\n {2}${c}\\b`), c);
   t.regex(r.stdout, /Exit codes:[\s\S]*4 lock held[\s\S]*130 interrupted/);
 });
 
@@ -30,7 +30,7 @@ test.serial('every command has --help with an example', async (t) => {
   const results = await Promise.all(COMMANDS.map((c) => shopctl([c, '--help'])));
   results.forEach((r, i) => {
     t.is(r.exitCode, 0, COMMANDS[i]);
-    t.regex(r.stdout, /Examples:\n  shopctl /, COMMANDS[i]);
+    t.regex(r.stdout, /Examples:\n {2}shopctl /, COMMANDS[i]);
   });
 });
 

@@ -48,7 +48,7 @@ test('commented-out servers are neither read nor kept; other upstream blocks are
   const config = 'upstream api {\n    # server old:8000;\n    server api:8000;\n}\nupstream other {\n    server x:1;\n}\n';
   t.deepEqual(readUpstreamServers(config)?.map((s) => s.address), ['api:8000']);
   const out = replaceUpstreamServers(config, ['10.0.0.2:8000']);
-  t.regex(out, /upstream other \{\n    server x:1;\n\}/);
+  t.regex(out, /upstream other \{\n {4}server x:1;\n\}/);
   t.notRegex(out, /old:8000/);
 });
 

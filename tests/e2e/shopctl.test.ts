@@ -56,7 +56,14 @@ function show(r: Cli): string {
   return `exit ${r.exitCode}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
 }
 
-async function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; json: any }> {
+/** The fields of API answers these tests read. */
+interface ApiJson {
+  access_token?: string;
+  id?: number;
+  version?: string;
+}
+
+async function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; json: ApiJson }> {
   const https = await import('node:https');
   return new Promise((resolve, reject) => {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -67,11 +74,11 @@ async function api(path: string, opts: { method?: string; token?: string; body?:
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
+          let json: ApiJson = {};
           try {
-            json = JSON.parse(text);
+            json = JSON.parse(text) as ApiJson;
           } catch {
-            json = text;
+            // not JSON: the status says enough
           }
           resolve({ status: res.statusCode ?? 0, json });
         });
@@ -184,11 +191,11 @@ test.serial('first deploy on an empty host builds, brings the stack up and recor
     for (let i = 0; i < 4; i += 1) {
       const p = await api('/products', { method: 'POST', token: admin.json.access_token, body: { name: `load ${stack.project} ${i}`, price: '2.50', stock: 1_000_000 } });
       t.is(p.status, 201);
-      load.productIds.push(p.json.id);
+      load.productIds.push(p.json.id ?? 0);
     }
     const user = `load_${stack.project.replace(/-/g, '_').slice(-12)}`;
     t.is((await api('/auth/register', { method: 'POST', body: { username: user, email: `${user}@example.com`, password: 'load-test-password' } })).status, 201);
-    load.token = (await api('/auth/login', { method: 'POST', body: { username: user, password: 'load-test-password' } })).json.access_token;
+    load.token = (await api('/auth/login', { method: 'POST', body: { username: user, password: 'load-test-password' } })).json.access_token ?? '';
     t.truthy(load.token);
   });
 });

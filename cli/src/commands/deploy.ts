@@ -14,7 +14,6 @@ import { writeFileAtomic } from '../core/fs-atomic.js';
 import { compactUtc, formatDuration } from '../core/time.js';
 import { renderTable } from '../core/table.js';
 import { build, pull } from '../compose/commands.js';
-import { splitImage } from '../compose/model.js';
 import { run, lastLines } from '../run.js';
 import { displayName, findContainers, shortId } from '../docker/containers.js';
 import { inspectImage, type ImageInfo } from '../docker/images.js';
@@ -337,27 +336,33 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
   }
 }
 
+/** The options deploy and rollback share: the rolling procedure and its lock. */
+export function rolloutOptions(cmd: Command): Command {
+  return cmd
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--wait [seconds]', 'queue behind a deploy that holds the lock (default 600 s) instead of refusing', seconds('--wait'))
+    .option('--force-unlock', 'remove a stale deploy lock first (say why in --message)')
+    .option('--replicas <n>', 'api replicas to run (default: as many as run now, at least 1)', positiveInt('--replicas'))
+    .option('--timeout <seconds>', 'how long new containers may take to become healthy (default 120)', seconds('--timeout'))
+    .option('--drain-timeout <seconds>', "how long nginx's old workers may take to finish their requests (default 30)", seconds('--drain-timeout'))
+    .option('-m, --message <text>', 'why: shown to anyone who finds the lock held');
+}
+
 export const deployModule: CommandModule = {
   register(program: Command, run, { example }) {
-    program
+    const cmd = program
       .command('deploy')
       .argument('<environment>', 'development or production')
       .argument('[version]', 'image tag to deploy (default: the git commit, with -dirty when the tree has changes)')
       .description(
         'Zero-downtime deploy: preflight, lock, backup (production), build or pull, migrations in a one-off container, then start new api containers beside the old ones, wait healthy, switch nginx, drain, stop the old ones, smoke-check, record the release. Any failure after the new containers start removes them; the old ones keep serving.',
-      )
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('--wait [seconds]', 'queue behind a deploy that holds the lock (default 600 s) instead of refusing', seconds('--wait'))
-      .option('--force-unlock', 'remove a stale deploy lock first (say so in --message)')
+      );
+    rolloutOptions(cmd)
       .option('--build', 'build the image here (default in development when the api service has a build section)')
       .option('--pull', 'pull the image from its registry (default in production)')
       .option('--local', 'use an image already on this host (docker load, CI artifacts)')
-      .option('--replicas <n>', 'api replicas to run (default: as many as run now, at least 1)', positiveInt('--replicas'))
-      .option('--timeout <seconds>', 'how long new containers may take to become healthy (default 120)', seconds('--timeout'))
-      .option('--drain-timeout <seconds>', 'how long nginx\'s old workers may take to finish their requests (default 30)', seconds('--drain-timeout'))
       .option('--skip-backup', 'production: do not take the pre-deploy backup')
       .option('--skip-migrations', 'do not run database migrations')
-      .option('-m, --message <text>', 'why: shown to anyone who finds the lock held')
       .addHelpText(
         'after',
         example(`

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { CommandModule, CommandOutcome } from '../program.js';
-import { positiveInt, seconds } from '../program.js';
 import { ShopctlError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LockHandle } from '../core/lock.js';
@@ -11,7 +10,7 @@ import { renderTable } from '../core/table.js';
 import { splitImage } from '../compose/model.js';
 import { shortId, findContainers } from '../docker/containers.js';
 import { inspectImage, tagImage, type ImageInfo } from '../docker/images.js';
-import { executeRollout, pinVersionInEnvFile, refuseIfLocked, releaseRecorder, takeDeployLock, type RolloutCliOptions } from './deploy.js';
+import { executeRollout, pinVersionInEnvFile, refuseIfLocked, releaseRecorder, rolloutOptions, takeDeployLock, type RolloutCliOptions } from './deploy.js';
 import { preflight } from './preflight.js';
 import type { RolloutOptions } from './rollout.js';
 import { SERVICES } from './shared.js';
@@ -125,17 +124,11 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
 
 export const rollbackModule: CommandModule = {
   register(program: Command, run, { example }) {
-    program
+    const cmd = program
       .command('rollback')
       .argument('[version]', 'a released version (default: the newest successful release whose version differs from the current one)')
-      .description('The same zero-downtime rolling update, back to a previous release from the history, with its exact image (no build, no migrations). Refuses when that image is gone.')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('--wait [seconds]', 'queue behind a deploy that holds the lock (default 600 s)', seconds('--wait'))
-      .option('--force-unlock', 'remove a stale deploy lock first')
-      .option('--replicas <n>', 'api replicas to run (default: as many as run now)', positiveInt('--replicas'))
-      .option('--timeout <seconds>', 'how long new containers may take to become healthy (default 120)', seconds('--timeout'))
-      .option('--drain-timeout <seconds>', 'how long nginx\'s old workers may take to finish their requests (default 30)', seconds('--drain-timeout'))
-      .option('-m, --message <text>', 'why: shown to anyone who finds the lock held')
+      .description('The same zero-downtime rolling update, back to a previous release from the history, with its exact image (no build, no migrations). Refuses when that image is gone.');
+    rolloutOptions(cmd)
       .addHelpText(
         'after',
         example(`

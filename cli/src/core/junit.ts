@@ -7,10 +7,13 @@ export interface CheckResult {
   durationMs: number;
 }
 
+/** XML 1.0 cannot carry control characters other than tab, newline and return, even escaped. */
+function printable(text: string): string {
+  return [...text].filter((c) => c >= ' ' || c === '\t' || c === '\n' || c === '\r').join('');
+}
+
 function xml(text: string): string {
-  return text
-    // XML 1.0 cannot carry most control characters, even escaped.
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '')
+  return printable(text)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
