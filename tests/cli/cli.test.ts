@@ -137,7 +137,9 @@ test.serial('releases: the history, newest first, current marked; --json for scr
   const json = JSON.parse((await shopctl(['-C', dir, '--env', 'production', '--json', 'releases'])).stdout) as { current: { version: string }; releases: unknown[] };
   t.is(json.current.version, '1.0.1');
   t.is(json.releases.length, 3);
-  t.regex((await shopctl(['-C', dir, 'releases'])).stdout, /No releases recorded for development/);
+  t.regex((await shopctl(['-C', dir, '--env', 'development', 'releases'])).stdout, /No releases recorded for development/);
+  // Without --env, the environment of the last release is the one shown.
+  t.regex((await shopctl(['-C', dir, 'releases'])).stdout, /\* current production release: 1\.0\.1/);
 });
 
 test.serial('unlock removes a stale lock naming its holder, and refuses while the holder runs', async (t) => {
