@@ -32,6 +32,8 @@ export interface Runtime {
 export const CACHE_TTL_SECONDS = 300;
 /** With ~30 KB for a full page of products, at most ~30 MB of cache in a noeviction Redis. */
 export const CACHE_MAX_ENTRIES = 1000;
+/** Per replica, in process memory, in front of Redis. */
+export const CACHE_LOCAL_MAX_BYTES = 16 * 1024 * 1024;
 const HOUSEKEEPING_EVERY_MS = 60 * 60_000;
 
 /** Wires config -> database, Redis, services -> app. Shared by server.ts and the tests. */
@@ -50,7 +52,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLogger
   await Promise.all([waitReady(redis, 1000), waitReady(cacheRedis, 1000)]);
 
   const prefix = config.redisKeyPrefix;
-  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES });
+  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES, localMaxBytes: CACHE_LOCAL_MAX_BYTES });
   if (cacheRedis.status === 'ready') await cache.bump();
   const activeUsers = new ActiveUsers(redis, prefix);
   const catalog = new CatalogService(db, cache, metrics);

@@ -5,6 +5,8 @@ export interface CacheOptions {
   ttlSeconds: number;
   /** Entries kept at most; the least recently used go first. */
   maxEntries: number;
+  /** Bytes of entries each replica also keeps in its own memory (0: none). */
+  localMaxBytes?: number;
 }
 
 export interface CacheLookup {
@@ -64,6 +66,10 @@ interface CacheCommands {
 /**
  * Versioned product cache: every key carries the catalogue version, which each product write
  * increments, so a reader never gets an entry older than a write that has returned.
+ *
+ * Each replica also keeps recent entries in memory, keyed by version. A read still asks Redis for
+ * the current version (one tiny GET shared by the requests that arrived before it was sent), so
+ * a local entry is only served while no write has happened since it was read.
  */
 export class ProductCache {
   private readonly versionKey: string;
@@ -73,6 +79,9 @@ export class ProductCache {
   /** Set when an invalidation could not reach Redis: serve from PostgreSQL until one succeeds. */
   private stale = false;
   private lastRetry = 0;
+  private readonly local = new Map<string, Buffer>();
+  private localBytes = 0;
+  private versionBatch: Promise<string | null> | null = null;
 
   constructor(
     redis: Redis,
@@ -105,16 +114,54 @@ export class ProductCache {
       return null;
     }
     try {
+      const current = await this.currentVersion();
+      if (current !== null) {
+        const hit = this.local.get(`${current}:${suffix}`);
+        if (hit) return { version: current, value: hit };
+      }
       const touch = Math.random() < TOUCH_SAMPLE ? '1' : '0';
-      const [version, value] = await this.client.shopCacheGetBuffer(this.versionKey, this.indexKey, this.entryPrefix, suffix, Date.now(), touch);
-      return { version: version.toString(), value };
+      const [raw, value] = await this.client.shopCacheGetBuffer(this.versionKey, this.indexKey, this.entryPrefix, suffix, Date.now(), touch);
+      const version = raw.toString();
+      if (value) this.remember(version, suffix, value);
+      return { version, value };
     } catch {
       return null;
     }
   }
 
+  /**
+   * The catalogue version as Redis has it now. Requests that arrive before the GET is sent share it:
+   * each of them started before the read, so none can miss a write that returned before it started.
+   */
+  private currentVersion(): Promise<string | null> {
+    this.versionBatch ??= new Promise((resolve) => {
+      setImmediate(() => {
+        this.versionBatch = null;
+        this.client.get(this.versionKey).then(resolve, () => resolve(null));
+      });
+    });
+    return this.versionBatch;
+  }
+
+  private remember(version: string, suffix: string, value: Buffer): void {
+    const max = this.opts.localMaxBytes ?? 0;
+    if (value.length > max / 4) return;
+    const key = `${version}:${suffix}`;
+    const previous = this.local.get(key);
+    if (previous) this.localBytes -= previous.length;
+    this.local.set(key, value);
+    this.localBytes += value.length;
+    // Oldest first (Map keeps insertion order) until within budget.
+    for (const [k, v] of this.local) {
+      if (this.localBytes <= max) break;
+      this.local.delete(k);
+      this.localBytes -= v.length;
+    }
+  }
+
   async set(version: string, suffix: string, value: string): Promise<void> {
     if (this.stale || this.client.status !== 'ready') return;
+    this.remember(version, suffix, Buffer.from(value));
     try {
       await this.client.shopCacheSet(this.indexKey, `${this.entryPrefix}${version}:${suffix}`, value, this.opts.ttlSeconds, Date.now(), this.opts.maxEntries);
     } catch {
@@ -127,6 +174,9 @@ export class ProductCache {
     try {
       await this.client.shopCacheBump(this.versionKey, Date.now());
       this.stale = false;
+      // Entries of older versions can never be served again: free them now.
+      this.local.clear();
+      this.localBytes = 0;
       return true;
     } catch {
       this.stale = true;

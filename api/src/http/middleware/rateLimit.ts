@@ -5,10 +5,61 @@ import type { LimiterName, Metrics } from '../../observability/metrics.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AppContext, AppMiddleware } from '../context.js';
 
+export interface Verdict {
+  allowed: boolean;
+  remaining: number;
+  msBeforeNext: number;
+}
+
 export interface Limiter {
   name: LimiterName;
   points: number;
   limiter: RateLimiterRedis;
+  /** Counts one request for `key`; rejects only when no store (Redis nor memory) answered. */
+  consume(key: string): Promise<Verdict>;
+}
+
+interface Waiter {
+  resolve: (v: Verdict) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Requests for the same key that arrive in the same event-loop turn are counted with one
+ * `consume(key, n)`; request i of the batch is allowed when the counter after it is within the
+ * limit, exactly as if each had been counted on its own, with one Redis call instead of n.
+ */
+function batched(limiter: RateLimiterRedis, points: number): (key: string) => Promise<Verdict> {
+  let pending = new Map<string, Waiter[]>();
+  let scheduled = false;
+  const settle = (res: RateLimiterRes, waiters: Waiter[]) => {
+    const before = res.consumedPoints - waiters.length;
+    waiters.forEach((w, i) => {
+      const after = before + i + 1;
+      w.resolve({ allowed: after <= points, remaining: Math.max(points - after, 0), msBeforeNext: res.msBeforeNext });
+    });
+  };
+  const flush = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = new Map();
+    for (const [key, waiters] of batch) {
+      limiter.consume(key, waiters.length).then(
+        (res) => settle(res, waiters),
+        (err: unknown) => (err instanceof RateLimiterRes ? settle(err, waiters) : waiters.forEach((w) => w.reject(err))),
+      );
+    }
+  };
+  return (key) =>
+    new Promise<Verdict>((resolve, reject) => {
+      const waiters = pending.get(key);
+      if (waiters) waiters.push({ resolve, reject });
+      else pending.set(key, [{ resolve, reject }]);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
 }
 
 /**
@@ -25,12 +76,12 @@ export function createLimiter(name: LimiterName, perMinute: number, redis: Redis
     rejectIfRedisNotReady: true,
     insuranceLimiter: new RateLimiterMemory({ keyPrefix: `${prefix}rl:${name}:mem`, points: perMinute, duration: 60 }),
   });
-  return { name, points: perMinute, limiter };
+  return { name, points: perMinute, limiter, consume: batched(limiter, perMinute) };
 }
 
 const EXEMPT = /^\/(health(\/|$)|metrics$)/;
 
-function rejected(ctx: AppContext, l: Limiter, res: RateLimiterRes, metrics: Metrics): DomainError {
+function rejected(ctx: AppContext, l: Limiter, res: Verdict, metrics: Metrics): DomainError {
   const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
   ctx.set('Retry-After', String(retryAfter));
   ctx.set('RateLimit-Limit', String(l.points));
@@ -42,15 +93,16 @@ function rejected(ctx: AppContext, l: Limiter, res: RateLimiterRes, metrics: Met
 
 /** Points left after the consume, or null when refused. */
 async function consume(ctx: AppContext, l: Limiter, key: string, metrics: Metrics, logger: Logger): Promise<number> {
+  let verdict: Verdict;
   try {
-    const res = await l.limiter.consume(key);
-    return res.remainingPoints;
-  } catch (res) {
-    if (res instanceof RateLimiterRes) throw rejected(ctx, l, res, metrics);
+    verdict = await l.consume(key);
+  } catch (err) {
     // Both stores failed: let the request through rather than fail closed.
-    logger.warn({ err: res, limiter: l.name }, 'rate limiter unavailable');
+    logger.warn({ err, limiter: l.name }, 'rate limiter unavailable');
     return 0;
   }
+  if (!verdict.allowed) throw rejected(ctx, l, verdict, metrics);
+  return verdict.remaining;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
