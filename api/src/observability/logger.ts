@@ -39,8 +39,20 @@ export interface AppLogger {
 }
 
 export function createLogger(opts: LoggerOptions): AppLogger {
-  // Asynchronous writes keep logging off the request's critical path; lines queued during a write go out together.
-  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false });
+  // Asynchronous, batched writes (8 KB, or every 250 ms) keep logging off the request's critical path.
+  let dest = opts.destination;
+  if (!dest) {
+    const boom = pino.destination({ dest: 1, sync: false, minLength: 8192 });
+    const timer = setInterval(() => {
+      try {
+        boom.flush();
+      } catch {
+        // destroyed at exit
+      }
+    }, 250);
+    timer.unref();
+    dest = boom;
+  }
   const options = {
     name: opts.name ?? 'shop-api',
     level: opts.level,
