@@ -100,7 +100,7 @@ test.serial('init never overwrites without --force (exit 10), and replaces every
   t.not(await readFile(join(dir, '.env'), 'utf8'), before);
 });
 
-test.serial('init --env production: secrets in secrets/<name> (0600), not in the env file', async (t) => {
+test.serial('init --env production: secrets in secrets/<name> (folder 0700, files readable by the services), not in the env file', async (t) => {
   const dir = await project(t);
   const r = await shopctl(['-C', dir, '--json', 'init', '--env', 'production']);
   t.is(r.exitCode, 0, r.stderr);
@@ -108,8 +108,10 @@ test.serial('init --env production: secrets in secrets/<name> (0600), not in the
   t.is(doc.environment, 'production');
   const secrets = doc.files.filter((f) => f.kind === 'secret').map((f) => f.path).sort();
   t.deepEqual(secrets, ['secrets/admin_password', 'secrets/api_secret_key', 'secrets/grafana_admin_password', 'secrets/postgres_password', 'secrets/redis_password']);
+  t.is((await stat(join(dir, 'secrets'))).mode & 0o777, 0o700);
   for (const s of secrets) {
-    t.is((await stat(join(dir, s))).mode & 0o777, 0o600, s);
+    // Compose bind-mounts them as they are and each service reads them as its own user.
+    t.is((await stat(join(dir, s))).mode & 0o777, 0o644, s);
     t.regex(await readFile(join(dir, s), 'utf8'), /^[A-Za-z0-9_-]{43}$/, s);
   }
   const text = await readFile(join(dir, '.env'), 'utf8');
@@ -119,6 +121,14 @@ test.serial('init --env production: secrets in secrets/<name> (0600), not in the
   t.regex(env.get('WEBHOOK_TOKEN') ?? '', /^[A-Za-z0-9_-]{43}$/);
   t.is(env.get('DOMAIN'), 'shop.example.com');
   await t.throwsAsync(stat(join(dir, 'certs')), { code: 'ENOENT' });
+  t.regex(env.get('SHOPCTL_ENV') ?? '', /^production$/);
+
+  // --self-signed: a temporary certificate the proxy (uid 101) can read, in a closed folder.
+  const again = await shopctl(['-C', dir, 'init', '--env', 'production', '--self-signed', '--force']);
+  t.is(again.exitCode, 0, again.stderr);
+  t.is((await stat(join(dir, 'certs'))).mode & 0o777, 0o700);
+  t.is((await stat(join(dir, 'certs', 'tls.key'))).mode & 0o777, 0o644);
+  t.regex(again.stdout, /replace it with a real one/);
 });
 
 test.serial('releases: the history, newest first, current marked; --json for scripts', async (t) => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Context } from '../context.js';
 import type { CommandModule, CommandOutcome } from '../program.js';
 import { positiveInt, seconds } from '../program.js';
-import { ShopctlError } from '../errors.js';
+import { ShopctlError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { acquireLock, currentUser } from '../core/lock.js';
 import { backupMetrics, backupStem, formatChecksumLine, groupBackups, type BackupMeta } from '../core/backup-files.js';
@@ -175,7 +175,16 @@ async function redisSnapshot(ctx: Context, tmpPath: string, onStep: (s: string) 
   const path = '/data/dump.rdb';
   onStep(`redis: copying ${path}`);
   const copied = await streamToFile(tmpPath, async (write) => {
-    await copyFileOut(docker, cache.Id, path, write);
+    try {
+      await copyFileOut(docker, cache.Id, path, write);
+    } catch (error) {
+      if (!fresh && /404|Could not find/.test(messageOf(error))) {
+        throw new ShopctlError(`Redis has no snapshot yet (${path}) and its ACL refuses BGSAVE: nothing to copy`, {
+          hint: 'Give an ACL user +bgsave and set REDIS_BACKUP_USER on the cache service, or back up without --with-redis.',
+        });
+      }
+      throw error;
+    }
   });
   const savedAt = Number(infoField(info, 'rdb_last_save_time') ?? 0);
   return { ...copied, fresh, snapshotAt: savedAt ? new Date(savedAt * 1000).toISOString() : null };

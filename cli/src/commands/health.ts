@@ -67,7 +67,8 @@ export async function snapshot(ctx: Context): Promise<{ services: ServiceSnapsho
       id: info.Id,
       name: displayName(info),
       state,
-      healthy: state === 'healthy' || state === 'completed' || (state === 'running' && !info.Config.Healthcheck),
+      // Running without a health check (none, or `disable: true`) counts as healthy; verify flags the missing check itself.
+      healthy: state === 'healthy' || state === 'completed' || (state === 'running' && (!info.Config.Healthcheck?.Test?.length || info.Config.Healthcheck.Test[0] === 'NONE')),
       restarts: info.RestartCount,
       startedAt: info.State.Running ? info.State.StartedAt : null,
       uptimeMs: Number.isNaN(started) ? null : now - started,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readFile, stat, mkdir } from 'node:fs/promises';
+import { chmod, readFile, stat, mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { generate } from 'selfsigned';
 import type { CommandModule, CommandOutcome } from '../program.js';
@@ -17,7 +17,16 @@ import { run } from '../run.js';
 export interface InitOptions {
   force?: boolean;
   domain?: string[];
+  selfSigned?: boolean;
 }
+
+/**
+ * Compose (not swarm) bind-mounts secret and certificate files with their host owner and
+ * mode, and each service reads them as its own non-root user: the files are 0644 and their
+ * directory 0700, which keeps other host users out (docs/stack.md, "Secrets").
+ */
+export const SECRET_FILE_MODE = 0o644;
+export const PRIVATE_DIR_MODE = 0o700;
 
 export interface PlannedFile {
   path: string;
@@ -62,7 +71,7 @@ export function planEnvFiles(opts: {
     const file = opts.environment === 'production' ? opts.secretFiles.get(secretName) : undefined;
     if (!file) return secret();
     if (!written.has(secretName)) {
-      files.push({ path: file, kind: 'secret', mode: 0o600, content: secret() });
+      files.push({ path: file, kind: 'secret', mode: SECRET_FILE_MODE, content: secret() });
       written.add(secretName);
     }
     return null;
@@ -70,7 +79,7 @@ export function planEnvFiles(opts: {
   if (opts.environment === 'production') {
     // Secrets the compose file needs that the template does not mention get a value too.
     for (const [name, file] of opts.secretFiles) {
-      if (!written.has(name)) files.push({ path: file, kind: 'secret', mode: 0o600, content: secret() });
+      if (!written.has(name)) files.push({ path: file, kind: 'secret', mode: SECRET_FILE_MODE, content: secret() });
     }
   }
   // Lets every later shopctl command (verify, backup, ...) pick this environment's compose file.
@@ -79,7 +88,11 @@ export function planEnvFiles(opts: {
   return files;
 }
 
-export async function planCertificate(certDir: string, domains: readonly string[]): Promise<PlannedFile[]> {
+/**
+ * A self-signed certificate. Development: the key stays 0600 (the `tls` helper reads it with
+ * DAC_READ_SEARCH). Production mounts the files straight into the proxy (uid 101): 0644 in a 0700 folder.
+ */
+export async function planCertificate(certDir: string, domains: readonly string[], keyMode = 0o600): Promise<PlannedFile[]> {
   const notAfter = new Date();
   notAfter.setUTCDate(notAfter.getUTCDate() + 365);
   const altNames = [
@@ -101,7 +114,7 @@ export async function planCertificate(certDir: string, domains: readonly string[
   });
   return [
     { path: join(certDir, 'tls.crt'), kind: 'certificate', mode: 0o644, content: pems.cert },
-    { path: join(certDir, 'tls.key'), kind: 'key', mode: 0o600, content: pems.private },
+    { path: join(certDir, 'tls.key'), kind: 'key', mode: keyMode, content: pems.private },
   ];
 }
 
@@ -146,7 +159,9 @@ export async function init(ctx: Context, opts: InitOptions): Promise<CommandOutc
   const composeFile = ctx.composeFiles[0] ?? join(ctx.projectDir, 'docker-compose.production.yml');
   const secretFiles = environment === 'production' ? await productionSecretFiles(composeFile) : new Map<string, string>();
   const planned = planEnvFiles({ environment, template, envFile: ctx.envFile, secretFiles });
-  if (environment === 'development') planned.push(...(await planCertificate(join(ctx.projectDir, 'certs'), opts.domain?.length ? opts.domain : ['localhost'])));
+  const certDir = resolve(ctx.projectDir, ctx.envValues.get('TLS_CERT_DIR') ?? 'certs');
+  if (environment === 'development') planned.push(...(await planCertificate(certDir, opts.domain?.length ? opts.domain : ['localhost'])));
+  else if (opts.selfSigned) planned.push(...(await planCertificate(certDir, opts.domain?.length ? opts.domain : ['localhost'], SECRET_FILE_MODE)));
 
   const existing: string[] = [];
   for (const f of planned) if (await exists(f.path)) existing.push(f.path);
@@ -157,8 +172,11 @@ export async function init(ctx: Context, opts: InitOptions): Promise<CommandOutc
     });
   }
   for (const f of planned) {
-    await mkdir(dirname(f.path), { recursive: true, mode: f.kind === 'secret' || f.kind === 'key' ? 0o700 : 0o755 });
-    await writeFileAtomic(f.path, f.kind === 'secret' ? f.content : f.content, f.mode);
+    const privateDir = f.kind === 'secret' || f.kind === 'key' || f.kind === 'certificate';
+    await mkdir(dirname(f.path), { recursive: true, mode: privateDir ? PRIVATE_DIR_MODE : 0o755 });
+    // An existing folder keeps its mode through mkdir: make sure it is closed to other users.
+    if (privateDir) await chmod(dirname(f.path), PRIVATE_DIR_MODE);
+    await writeFileAtomic(f.path, f.content, f.mode);
   }
   const rel = (p: string) => relative(ctx.projectDir, p) || p;
   const exposed = await notIgnoredByGit(ctx.projectDir, planned.map((f) => rel(f.path)));
@@ -168,9 +186,13 @@ export async function init(ctx: Context, opts: InitOptions): Promise<CommandOutc
     `Initialised ${environment} in ${ctx.projectDir}:`,
     ...files.map((f) => `  ${f.mode}  ${f.path}  (${f.kind}${f.replaced ? ', replaced' : ''})`),
     '',
-    environment === 'production'
-      ? 'Next: review .env (domain, admin e-mail), then: shopctl deploy production <version>'
-      : 'Next: shopctl deploy development   (or: docker compose up -d --build)',
+    ...(environment === 'production'
+      ? [
+          'secrets/ is 0700 and its files 0644: Compose bind-mounts them and every service reads them as its own user.',
+          opts.selfSigned ? 'certs/ holds a self-signed certificate: replace it with a real one (docs/stack.md, "TLS in production").' : 'Put the TLS certificate in certs/tls.crt and certs/tls.key (docs/stack.md, "TLS in production"), or run init --self-signed for a temporary one.',
+          'Next: review .env (API_IMAGE, admin e-mail), then: shopctl deploy production <version>',
+        ]
+      : ['Next: shopctl deploy development   (or: docker compose up -d --build)']),
   ];
   return { data: { environment, files, gitIgnored: exposed === undefined ? null : exposed.length === 0 }, human: lines.join('\n') };
 }
@@ -179,14 +201,15 @@ export const initCommand: CommandModule = {
   register(program: Command, run, { example }) {
     program
       .command('init')
-      .description('Render templates/.env.<env> into the env file with fresh random secrets (production: into secrets/<name>, mode 0600) and, for development, a self-signed TLS certificate in certs/.')
+      .description('Render templates/.env.<env> into the env file with fresh random secrets (production: into secrets/<name>, the folder 0700) and, for development, a self-signed TLS certificate in certs/. Never overwrites without --force.')
       .option('--force', 'replace existing files (never done otherwise)')
-      .option('--domain <name>', 'host name of the development certificate, repeatable (default: localhost)', collect)
+      .option('--domain <name>', 'host name of the certificate, repeatable (default: localhost)', collect)
+      .option('--self-signed', 'production: also write a temporary self-signed certificate to certs/ (development always gets one)')
       .addHelpText(
         'after',
         example(`
           shopctl init                       # development: .env + certs/tls.crt, certs/tls.key
-          shopctl init --env production      # .env + secrets/* (0600)
+          shopctl init --env production      # .env + secrets/* (folder 0700)
           shopctl init --force --domain shop.test localhost`),
       )
       .action(async (opts: InitOptions, cmd: Command) => {

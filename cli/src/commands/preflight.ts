@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -82,6 +82,7 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
 
   if (ctx.environment === 'production') {
     let count = 0;
+    const dirs = new Set<string>();
     for (const [name, s] of model.secrets) {
       if (!s.file) continue;
       const file = resolve(ctx.projectDir, s.file);
@@ -91,23 +92,37 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
         value = await readFile(file, 'utf8');
         mode = (await stat(file)).mode & 0o777;
       } catch {
-        problems.push(`secret "${name}": file ${file} is missing (create it with: shopctl init --env production)`);
+        problems.push(`secret "${name}": file ${ctx.display(file)} is missing (create it with: shopctl init --env production)`);
         continue;
       }
       count += 1;
+      dirs.add(dirname(file));
       if (isPasswordLike(name)) {
         const weak = secretWeakness(name, value);
         if (weak) problems.push(`secret "${name}" (${ctx.display(file)}) ${weak}`);
       }
-      if (mode & 0o022) problems.push(`secret "${name}" (${ctx.display(file)}) is writable by others (mode 0${mode.toString(8)}): chmod 600 it`);
-      else if (mode & 0o004) ctx.output.warn(`secret "${name}" (${ctx.display(file)}) is readable by every user of this host (mode 0${mode.toString(8)})`);
+      if (mode & 0o022) problems.push(`secret "${name}" (${ctx.display(file)}) is writable by others (mode 0${mode.toString(8)}): chmod 0644 it`);
+      // Compose bind-mounts it as it is, and the services read it as their own non-root users.
+      else if (!(mode & 0o004)) problems.push(`secret "${name}" (${ctx.display(file)}) has mode 0${mode.toString(8)}: the services cannot read it (chmod 0644 it; its folder stays 0700)`);
+    }
+    for (const dir of dirs) {
+      const mode = (await stat(dir)).mode & 0o777;
+      if (mode & 0o077) problems.push(`${ctx.display(dir)}/ has mode 0${mode.toString(8)}: other users of this host can read the secrets (chmod 0700 ${ctx.display(dir)})`);
     }
     for (const [key, value] of ctx.envValues) {
       if (!looksSecret(key) || value === '') continue;
       const weak = secretWeakness(key, value);
       if (weak) problems.push(`${ctx.display(ctx.envFile)}: ${key} ${weak}`);
     }
-    checks.push({ name: 'secrets', detail: `${count} secret file(s) present and strong` });
+    checks.push({ name: 'secrets', detail: `${count} secret file(s) present, readable by the services and strong` });
+    // The production proxy mounts the certificate files themselves (a missing one becomes a directory).
+    const certDir = resolve(ctx.projectDir, ctx.envValues.get('TLS_CERT_DIR') ?? process.env.TLS_CERT_DIR ?? 'certs');
+    for (const f of ['tls.crt', 'tls.key']) {
+      const path = join(certDir, f);
+      const st = await stat(path).catch(() => undefined);
+      if (!st?.isFile()) problems.push(`${ctx.display(path)} is missing: the proxy needs a certificate (Let's Encrypt: docs/stack.md; a temporary one: shopctl init --env production --self-signed --force)`);
+      else if (!(st.mode & 0o004) && !(st.uid === 101 || (st.gid === 101 && st.mode & 0o040))) problems.push(`${ctx.display(path)} is not readable by the proxy (uid 101): chmod 0644 it (certs/ stays 0700), or chgrp 101 + 0640`);
+    }
   }
 
   if (problems.length) {

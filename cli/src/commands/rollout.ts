@@ -47,12 +47,20 @@ export interface RolloutState {
   drainMs?: number | undefined;
   migrations?: string | undefined;
   smoke?: { requests: number; version: string | null } | undefined;
+  /** What the new containers' /health will report (their APP_VERSION), when the image sets one. */
+  reportedVersion?: string | undefined;
   removedLeftovers: string[];
   startedSupporting: string[];
 }
 
 export function newRolloutState(): RolloutState {
   return { firstDeploy: false, oldIds: [], newIds: [], replicas: 0, oldAddresses: [], switched: false, oldRemoved: false, removedLeftovers: [], startedSupporting: [] };
+}
+
+/** The version a container's /health reports: its APP_VERSION (the image sets it from the build argument). */
+function appVersionOf(info: Docker.ContainerInspectInfo): string | undefined {
+  const entry = (info.Config.Env ?? []).find((e) => e.startsWith('APP_VERSION='));
+  return entry ? entry.slice('APP_VERSION='.length) : undefined;
 }
 
 /** The proxy's published HTTPS address (0.0.0.0 -> 127.0.0.1): what an operator's browser would reach. */
@@ -203,6 +211,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
         });
         const ids = (await findContainers(docker, ctx.projectName, { all: true })).map((c) => c.Id);
         state.newIds = (await apiContainers(ctx, true)).map((c) => c.Id);
+        if (state.newIds[0]) state.reportedVersion = appVersionOf(await docker.getContainer(state.newIds[0]).inspect());
         await waitHealthy(docker, ids, {
           timeoutMs: opts.healthTimeoutMs,
           signal: ctx.signal,
@@ -228,6 +237,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
         }
         for (const id of state.newIds) {
           const info = await docker.getContainer(id).inspect();
+          state.reportedVersion ??= appVersionOf(info);
           if (info.Image !== opts.imageId) {
             throw new ShopctlError(`${displayName(info)} runs image ${shortId(info.Image)}, not ${opts.imageRef} (${shortId(opts.imageId)})`, {
               hint: 'The api service\'s image must be ${API_IMAGE}:${APP_VERSION} so that shopctl selects the version.',
@@ -270,7 +280,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
     {
       title: 'Smoke-check through nginx',
       task: async (_c, task) => {
-        state.smoke = await smokeCheck(ctx, opts.version);
+        state.smoke = await smokeCheck(ctx, state.reportedVersion);
         task.title = `Smoke check passed: ${state.smoke.requests} requests through nginx${state.smoke.version ? `, version ${state.smoke.version}` : ''}`;
       },
     },
@@ -294,7 +304,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
         const current = await readUpstreamFile(docker, proxyId);
         try {
           await switchUpstream(docker, proxyId, content, current, { drainTimeoutMs: opts.drainTimeoutMs, signal: ctx.signal });
-          await smokeCheck(ctx, opts.version, 2);
+          await smokeCheck(ctx, state.reportedVersion, 2);
           task.title = `nginx upstream is ${SERVICE_ADDRESS} again`;
         } catch (error) {
           // The address list was verified a moment ago: go back to it rather than fail a finished deploy.
