@@ -117,7 +117,7 @@ function renderHealth(services: ServiceSnapshot[], api: ApiHealth): string {
   const apiLine = api.error
     ? `API /health: unreachable (${api.error})`
     : `API /health: HTTP ${api.status}, ${body?.status ?? '?'}${body?.version ? `, version ${body.version}` : ''}${checks ? `; ${checks}` : ''}`;
-  return `${renderTable(['service', 'container', 'state', 'restarts', 'uptime', ''], rows)}\n${apiLine}`;
+  return `${renderTable(['service', 'container', 'state', 'restarts', 'uptime', 'ok'], rows)}\n${apiLine}`;
 }
 
 async function healthOnce(ctx: Context): Promise<{ exitCode: number; data: Record<string, unknown>; human: string }> {
