@@ -229,3 +229,16 @@ test('logs are JSON with a request id and never contain passwords or tokens', as
   t.like(line, { method: 'GET', route: '/auth/me', status: 200, user_id: s.id });
   t.is(typeof line!.duration_ms, 'number');
 });
+
+test('with TRUST_PROXY the client IP comes from X-Forwarded-For; without it the header is ignored', async (t) => {
+  const proxied = await env.start({ TRUST_PROXY: 'true', RATE_LIMIT_AUTH_PER_MINUTE: '2', REDIS_KEY_PREFIX: `${env.prefix}xff1:` });
+  const attempt = (a: TestApi, ip: string) => a.request('POST', '/auth/login', { body: { username: 'nobody', password: 'whatever-1' }, headers: { 'x-forwarded-for': ip } });
+  const statuses = async (a: TestApi, ip: string) => [(await attempt(a, ip)).status, (await attempt(a, ip)).status, (await attempt(a, ip)).status];
+  t.deepEqual(await statuses(proxied, '203.0.113.7'), [401, 401, 429]);
+  t.deepEqual(await statuses(proxied, '203.0.113.8'), [401, 401, 429]);
+
+  const direct = await env.start({ TRUST_PROXY: 'false', RATE_LIMIT_AUTH_PER_MINUTE: '2', REDIS_KEY_PREFIX: `${env.prefix}xff2:` });
+  t.deepEqual(await statuses(direct, '203.0.113.9'), [401, 401, 429]);
+  // A spoofed header does not buy a fresh budget.
+  t.is((await attempt(direct, '198.51.100.1')).status, 429);
+});

@@ -22,6 +22,8 @@ export const REDACT_PATHS = [
   '*.access_token',
   '*.token',
   '*.authorization',
+  // pg-promise attaches a failed query's parameters to the error (password hashes, e-mails...).
+  'err.params',
 ];
 
 export interface LoggerOptions {
