@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pgPromise from 'pg-promise';
 import { MigrationError, runMigrations } from '../../api/src/data/migrations.js';
-import { DATABASE_DIR, TEST_DATABASE_URL } from './helpers/harness.js';
+import { DATABASE_DIR, TEST_DATABASE_URL, dropDatabase, withDatabase } from './helpers/harness.js';
 
 const pgp = pgPromise({ noWarnings: true });
 const MIGRATE = fileURLToPath(new URL('../../api/src/cli/migrate.ts', import.meta.url));
@@ -22,22 +22,12 @@ async function freshDatabase(): Promise<{ url: string; db: pgPromise.IDatabase<u
   await admin.none('CREATE DATABASE $1:name', [name]);
   await admin.$pool.end();
   created.push(name);
-  const u = new URL(TEST_DATABASE_URL);
-  u.pathname = `/${name}`;
-  return { url: u.toString(), db: pgp({ connectionString: u.toString(), max: 5 }) };
+  const url = withDatabase(TEST_DATABASE_URL, name);
+  return { url, db: pgp({ connectionString: url, max: 5 }) };
 }
 
 test.after.always(async () => {
-  const admin = pgp(TEST_DATABASE_URL);
-  for (const name of created) {
-    for (let i = 0; i < 200; i++) {
-      const { n } = await admin.one<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
-      if (n === 0) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    await admin.none('DROP DATABASE IF EXISTS $1:name WITH (FORCE)', [name]);
-  }
-  await admin.$pool.end();
+  for (const name of created) await dropDatabase(name);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

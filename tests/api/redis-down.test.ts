@@ -1,25 +1,13 @@
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { Redis } from 'ioredis';
-import { adminLogin, createTestEnv, insertProduct, registerAndLogin, type TestApi, type TestEnv } from './helpers/harness.js';
+import { adminLogin, createTestEnv, freePort, insertProduct, registerAndLogin, type TestApi, type TestEnv } from './helpers/harness.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 
 let env: TestEnv;
 let port: number;
 let server: ChildProcess | undefined;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** A throwaway redis-server of our own (never the shared one), answering PING before we go on. */
 async function startRedis(): Promise<void> {

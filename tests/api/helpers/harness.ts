@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +20,34 @@ export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789';
 
 const pgp = pgPromise({ noWarnings: true });
 
-function withDatabase(url: string, name: string): string {
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** Drops a test database once its last backend is gone (pg's pool.end() resolves before the server closes them). */
+export async function dropDatabase(name: string): Promise<void> {
+  const admin = pgp(TEST_DATABASE_URL);
+  try {
+    for (let i = 0; i < 200; i++) {
+      const { n } = await admin.one<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+      if (n === 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // FORCE only for backends that outlived the wait (a test that failed half-way).
+    await admin.none('DROP DATABASE IF EXISTS $1:name WITH (FORCE)', [name]);
+  } finally {
+    await admin.$pool.end();
+  }
+}
+
+export function withDatabase(url: string, name: string): string {
   const u = new URL(url);
   u.pathname = `/${name}`;
   return u.toString();
@@ -99,16 +127,7 @@ export async function createTestEnv(): Promise<TestEnv> {
       await env.deletePrefixKeys().catch(() => undefined);
       redis.disconnect();
       await db.$pool.end();
-      const admin2 = pgp(TEST_DATABASE_URL);
-      // pool.end() resolves before the server has seen each Terminate: wait for the backends to go,
-      // or DROP ... WITH (FORCE) would kill them and their clients would throw.
-      for (let i = 0; i < 200; i++) {
-        const { n } = await admin2.one<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [databaseName]);
-        if (n === 0) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      await admin2.none('DROP DATABASE IF EXISTS $1:name WITH (FORCE)', [databaseName]);
-      await admin2.$pool.end();
+      await dropDatabase(databaseName);
     },
   };
   return env;
