@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, describeHolder, forceUnlock, readLock, staleReason, type Environment, type LockInfo } from '../../cli/src/core/lock.js';
+import { acquireLock, breakLock, describeHolder, forceUnlock, readLock, staleReason, type Environment, type LockInfo } from '../../cli/src/core/lock.js';
 import { ShopctlError } from '../../cli/src/errors.js';
 import { ExitCode } from '../../cli/src/exit-codes.js';
 
@@ -99,4 +99,21 @@ test('a directory without info.json counts as held (mkdir won, the write has not
   await t.throwsAsync(acquireLock(dir, { command: 'deploy' }), { message: /unknown holder/ });
   t.is((await forceUnlock(dir)).state, 'incomplete');
   t.deepEqual(await readLock(dir), { state: 'free' });
+});
+
+test('breaking a lock: refused while its process runs on this host, done when it is gone or elsewhere', async (t) => {
+  const dir = await tempDir(t);
+  let alive = true;
+  const env: Environment = { hostname: 'web1', isAlive: () => alive, now: () => new Date() };
+  await acquireLock(dir, { command: 'deploy', env });
+  const refused = await t.throwsAsync(breakLock(dir, 'deploy', env), { instanceOf: ShopctlError });
+  t.is(refused?.exitCode, ExitCode.LOCKED);
+  t.regex(refused?.message ?? '', /belongs to a running process/);
+  t.is((await readLock(dir)).state, 'held');
+  alive = false;
+  t.is((await breakLock(dir, 'deploy', env)).state, 'held');
+  t.deepEqual(await readLock(dir), { state: 'free' });
+  // Another host's process cannot be checked from here: an explicit unlock removes it.
+  await acquireLock(dir, { command: 'deploy', env: { ...env, hostname: 'web2', isAlive: () => true } });
+  t.is((await breakLock(dir, 'deploy', { ...env, isAlive: () => true })).state, 'held');
 });

@@ -7,7 +7,7 @@ import type { CommandModule, CommandOutcome } from '../program.js';
 import { positiveInt, seconds } from '../program.js';
 import { ShopctlError, isShopctlError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { acquireLock, currentUser, describeHolder, forceUnlock, readLock, realEnvironment, type LockHandle } from '../core/lock.js';
+import { acquireLock, breakLock, currentUser, describeHolder, readLock, realEnvironment, type LockHandle } from '../core/lock.js';
 import { appendRelease, currentRelease, loadHistory, saveHistory, type Release } from '../core/releases.js';
 import { setEnvValue } from '../core/envfile.js';
 import { writeFileAtomic } from '../core/fs-atomic.js';
@@ -82,7 +82,7 @@ export async function refuseIfLocked(ctx: Context, opts: RolloutCliOptions): Pro
 export async function takeDeployLock(ctx: Context, opts: RolloutCliOptions, command: string, version: string, onWait: (holder: string) => void): Promise<LockHandle> {
   const dir = ctx.statePath('deploy.lock');
   if (opts.forceUnlock) {
-    const removed = await forceUnlock(dir);
+    const removed = await breakLock(dir, 'deploy');
     if (removed.state === 'held') ctx.output.warn(`--force-unlock removed the deploy lock held by ${describeHolder(removed.info, realEnvironment)}`);
     else if (removed.state === 'incomplete') ctx.output.warn('--force-unlock removed an incomplete deploy lock');
   }
@@ -341,7 +341,7 @@ export function rolloutOptions(cmd: Command): Command {
   return cmd
     .option('--dry-run', 'print the plan and change nothing')
     .option('--wait [seconds]', 'queue behind a deploy that holds the lock (default 600 s) instead of refusing', seconds('--wait'))
-    .option('--force-unlock', 'remove a stale deploy lock first (say why in --message)')
+    .option('--force-unlock', 'remove a stale deploy lock first (never one whose process still runs here; say why in --message)')
     .option('--replicas <n>', 'api replicas to run (default: as many as run now, at least 1)', positiveInt('--replicas'))
     .option('--timeout <seconds>', 'how long new containers may take to become healthy (default 120)', seconds('--timeout'))
     .option('--drain-timeout <seconds>', "how long nginx's old workers may take to finish their requests (default 30)", seconds('--drain-timeout'))

@@ -2,10 +2,8 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { CommandModule, CommandOutcome } from '../program.js';
 import { positiveInt } from '../program.js';
-import { ShopctlError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 import { currentRelease, loadHistory } from '../core/releases.js';
-import { forceUnlock, readLock, describeHolder, realEnvironment, staleReason } from '../core/lock.js';
+import { breakLock, readLock, describeHolder, realEnvironment } from '../core/lock.js';
 import { formatDuration } from '../core/time.js';
 import { renderTable } from '../core/table.js';
 import { shortId } from '../docker/containers.js';
@@ -44,13 +42,7 @@ export async function unlock(ctx: Context, opts: { backup?: boolean }): Promise<
   if (before.state === 'free') {
     return { data: { lock: dir, removed: null }, human: `No ${name} lock is held (${dir})` };
   }
-  if (before.state === 'held' && !staleReason(before.info, realEnvironment) && before.info.host === realEnvironment.hostname) {
-    throw new ShopctlError(`The ${name} lock belongs to a running process: ${describeHolder(before.info, realEnvironment)}`, {
-      exitCode: ExitCode.LOCKED,
-      hint: `Let it finish, or stop process ${before.info.pid} first. Removing the lock under a running ${name} would let a second one start beside it.`,
-    });
-  }
-  const removed = await forceUnlock(dir);
+  const removed = await breakLock(dir, name);
   const who = removed.state === 'held' ? describeHolder(removed.info, realEnvironment) : 'an incomplete lock (no info.json)';
   return { data: { lock: dir, removed: removed.state === 'held' ? removed.info : 'incomplete' }, human: `Removed the ${name} lock held by ${who}` };
 }

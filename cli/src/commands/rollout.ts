@@ -238,6 +238,12 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
         for (const id of state.newIds) {
           const info = await docker.getContainer(id).inspect();
           state.reportedVersion ??= appVersionOf(info);
+          const test = info.Config.Healthcheck?.Test;
+          if (!test?.length || test[0] === 'NONE') {
+            throw new ShopctlError(`${displayName(info)} has no health check: shopctl cannot tell when a new container is ready`, {
+              hint: 'Give the image a HEALTHCHECK (or the api service a healthcheck:) that answers only when it can serve.',
+            });
+          }
           if (info.Image !== opts.imageId) {
             throw new ShopctlError(`${displayName(info)} runs image ${shortId(info.Image)}, not ${opts.imageRef} (${shortId(opts.imageId)})`, {
               hint: 'The api service\'s image must be ${API_IMAGE}:${APP_VERSION} so that shopctl selects the version.',

@@ -174,3 +174,18 @@ export async function forceUnlock(dir: string): Promise<LockState> {
   if (current.state !== 'free') await rm(dir, { recursive: true, force: true });
   return current;
 }
+
+/**
+ * `shopctl unlock` and `--force-unlock`: removes a lock left behind by a crash, but never one
+ * whose process still runs on this host (that would let a second deploy start beside it).
+ */
+export async function breakLock(dir: string, label: string, env: Environment = realEnvironment): Promise<LockState> {
+  const current = await readLock(dir);
+  if (current.state === 'held' && current.info.host === env.hostname && env.isAlive(current.info.pid)) {
+    throw new ShopctlError(`The ${label} lock belongs to a running process: ${describeHolder(current.info, env)}`, {
+      exitCode: ExitCode.LOCKED,
+      hint: `Let it finish, or stop process ${current.info.pid} first. Removing the lock under a running ${label} would let a second one start beside it.`,
+    });
+  }
+  return forceUnlock(dir);
+}
