@@ -208,3 +208,14 @@ test('NUL characters are refused with 422 and broken percent-encoding never caus
   // Undecodable query bytes become U+FFFD: a search that finds nothing, not an error.
   t.is((await api.request('GET', '/products?q=%E0%A4%A')).status, 200);
 });
+
+test('concurrent misses of one query share a single database load', async (t) => {
+  const fresh = await env.start({ REDIS_KEY_PREFIX: `${env.prefix}herd:` });
+  const selects = async () => Number(/db_query_duration_seconds_count\{operation="select"\} (\d+)/.exec((await fresh.request('GET', '/metrics')).text)?.[1] ?? 0);
+  const before = await selects();
+  const results = await Promise.all(Array.from({ length: 40 }, () => fresh.request('GET', '/products?q=stampede&limit=7')));
+  t.true(results.every((r) => r.status === 200 && r.body.limit === 7));
+  const delta = (await selects()) - before;
+  // One load is two SELECTs (page and count); the scrapes' own gauges add a few more.
+  t.true(delta <= 6, `${delta} SELECTs for 40 concurrent misses`);
+});

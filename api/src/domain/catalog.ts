@@ -27,6 +27,9 @@ function listKey(f: ProductFilter): string {
 }
 
 export class CatalogService {
+  /** Database loads in flight, by version and key: concurrent misses share one query (no stampede). */
+  private readonly loading = new Map<string, Promise<string>>();
+
   constructor(
     private readonly db: Db,
     private readonly cache: ProductCache,
@@ -42,10 +45,10 @@ export class CatalogService {
       return cached.value;
     }
     this.observer.cacheMiss('products_list');
-    const { items, total } = await listProducts(this.db, f);
-    const json = JSON.stringify({ items, total, limit: f.limit, offset: f.offset });
-    if (cached) await this.cache.set(cached.version, key, json);
-    return json;
+    return this.load(cached?.version, key, async () => {
+      const { items, total } = await listProducts(this.db, f);
+      return JSON.stringify({ items, total, limit: f.limit, offset: f.offset });
+    });
   }
 
   async productJson(id: number): Promise<string | Buffer> {
@@ -56,11 +59,34 @@ export class CatalogService {
       return cached.value;
     }
     this.observer.cacheMiss('product');
-    const product = await getProduct(this.db, id);
-    if (!product) throw notFound('product', id);
-    const json = JSON.stringify(product);
-    if (cached) await this.cache.set(cached.version, key, json);
-    return json;
+    return this.load(cached?.version, key, async () => {
+      const product = await getProduct(this.db, id);
+      if (!product) throw notFound('product', id);
+      return JSON.stringify(product);
+    });
+  }
+
+  /**
+   * Reads from the database and stores the result under the version seen before the read. Only
+   * requests that saw the same version share a load, so none gets data older than its own view.
+   */
+  private load(version: string | undefined, key: string, read: () => Promise<string>): Promise<string> {
+    if (version === undefined) return read();
+    const slot = `${version}:${key}`;
+    let pending = this.loading.get(slot);
+    if (!pending) {
+      pending = (async () => {
+        try {
+          const json = await read();
+          await this.cache.set(version, key, json);
+          return json;
+        } finally {
+          this.loading.delete(slot);
+        }
+      })();
+      this.loading.set(slot, pending);
+    }
+    return pending;
   }
 
   async create(input: ProductInput): Promise<ProductRow> {
