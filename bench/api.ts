@@ -2,7 +2,7 @@
 // node:http server answering the same bytes, measured with autocannon in one run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,11 +63,33 @@ interface Row {
   p99: number;
   non2xx: number;
   errors: number;
+  /** CPU time of the server process per request, in microseconds (Linux; NaN elsewhere). */
+  cpuUs: number;
 }
 
-async function measure(name: string, opts: autocannon.Options): Promise<Row> {
+/** utime + stime of a process in seconds, from /proc (less noisy than req/s on a shared machine). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function measure(name: string, server: ChildProcess, opts: autocannon.Options): Promise<Row> {
+  const before = cpuSeconds(server.pid);
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
-  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+  const cpu = cpuSeconds(server.pid) - before;
+  return {
+    name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    cpuUs: (cpu * 1e6) / Math.max(1, result.requests.total),
+  };
 }
 
 async function main(): Promise<void> {
@@ -94,7 +116,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const api = `http://127.0.0.1:${port}`;
-    start(['api/dist/server.js'], {
+    const apiServer = start(['api/dist/server.js'], {
       ...common,
       PORT: String(port),
       REDIS_URL,
@@ -129,7 +151,7 @@ async function main(): Promise<void> {
     writeFileSync(bodyFile, bytes);
 
     const barePort = await freePort();
-    start(
+    const bareServer = start(
       [
         '-e',
         `const http=require('node:http');const body=require('node:fs').readFileSync(process.env.BODY);` +
@@ -141,10 +163,10 @@ async function main(): Promise<void> {
     await waitFor(`http://127.0.0.1:${barePort}/`);
 
     process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each, ${bytes.length}-byte /products body\n`);
-    const bare = await measure('bare node:http (same bytes)', { url: `http://127.0.0.1:${barePort}/products` });
-    const products = await measure('GET /products (cache warm)', { url: `${api}/products` });
+    const bare = await measure('bare node:http (same bytes)', bareServer, { url: `http://127.0.0.1:${barePort}/products` });
+    const products = await measure('GET /products (cache warm)', apiServer, { url: `${api}/products` });
     let n = 0;
-    const orders = await measure('POST /orders', {
+    const orders = await measure('POST /orders', apiServer, {
       url: `${api}/orders`,
       requests: [
         {
@@ -163,11 +185,11 @@ async function main(): Promise<void> {
 
     const metrics = (await (await fetch(`${api}/metrics`, { headers: { accept: 'application/json' } })).json()) as Record<string, number>;
     const fmt = (r: Row) =>
-      `| ${r.name.padEnd(28)} | ${r.rps.toFixed(0).padStart(8)} | ${r.p50.toFixed(1).padStart(6)} | ${r.p99.toFixed(1).padStart(6)} | ${((100 * r.rps) / bare.rps).toFixed(1).padStart(6)} % | ${String(r.non2xx + r.errors).padStart(6)} |`;
+      `| ${r.name.padEnd(28)} | ${r.rps.toFixed(0).padStart(8)} | ${r.p50.toFixed(1).padStart(6)} | ${r.p99.toFixed(1).padStart(6)} | ${((100 * r.rps) / bare.rps).toFixed(1).padStart(6)} % | ${r.cpuUs.toFixed(0).padStart(10)} | ${String(r.non2xx + r.errors).padStart(6)} |`;
     const lines = [
       '',
-      '| target                       |    req/s | p50 ms | p99 ms | vs bare  | errors |',
-      '| ---------------------------- | -------: | -----: | -----: | -------: | -----: |',
+      '| target                       |    req/s | p50 ms | p99 ms | vs bare  | CPU us/req | errors |',
+      '| ---------------------------- | -------: | -----: | -----: | -------: | ---------: | -----: |',
       fmt(bare),
       fmt(products),
       fmt(orders),
