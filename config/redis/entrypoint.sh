@@ -22,6 +22,7 @@ umask 077
 # cache) are not in @dangerous.
 cat > /tmp/users.acl <<ACL
 user default on #$hash ~* &* +@all -@dangerous +info +client|setname +client|getname +client|id +client|info +latency|latest +slowlog|get +slowlog|len
+user ${REDIS_BACKUP_USER:-backup} on #$hash resetkeys resetchannels -@all +bgsave +lastsave +info +ping
 ACL
 
 exec docker-entrypoint.sh redis-server /usr/local/etc/redis/redis.conf --maxmemory "${REDIS_MAXMEMORY:-192mb}" "$@"
