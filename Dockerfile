@@ -7,13 +7,16 @@
 #     --build-arg APP_VERSION=1.2.3 --build-arg GIT_SHA=$(git rev-parse HEAD) .
 ARG NODE_IMAGE=node:24-alpine
 
+# No `--platform=$BUILDPLATFORM` on the builder stages: the classic builder (Docker 20.10,
+# Compose v1) leaves it empty and refuses the FROM line.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Manifests first: the install layer is reused until they change.
 COPY package.json package-lock.json ./
 COPY api/package.json api/
 COPY cli/package.json cli/
-RUN npm ci --workspace api --include-workspace-root --ignore-scripts --no-audit --no-fund
+# The api workspace with its devDependencies (typescript, @types): not the root's test tools.
+RUN npm ci --workspace api --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY api/tsconfig.json api/
 COPY api/src api/src
