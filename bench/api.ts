@@ -17,6 +17,10 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? '
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SHOPPERS = 50;
+/** Which measurements to run (comma-separated): bare, koa, products, orders. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').split(',').map((s) => s.trim()));
+/** Extra Node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const API_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 const children: ChildProcess[] = [];
 const pgp = pgPromise({ noWarnings: true });
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const api = `http://127.0.0.1:${port}`;
-    const apiServer = start(['api/dist/server.js'], {
+    const apiServer = start([...API_NODE_FLAGS, 'api/dist/server.js'], {
       ...common,
       PORT: String(port),
       REDIS_URL,
@@ -131,7 +135,8 @@ async function main(): Promise<void> {
     await waitFor(`${api}/health/ready`);
 
     const tokens: string[] = [];
-    for (let i = 0; i < SHOPPERS; i += 10) {
+    // Shoppers (scrypt hashing: seconds of CPU) only when the order benchmark runs.
+    for (let i = 0; ONLY.has('orders') && i < SHOPPERS; i += 10) {
       await Promise.all(
         Array.from({ length: 10 }, async (_, j) => {
           const username = `bench${i + j}`;
@@ -153,35 +158,56 @@ async function main(): Promise<void> {
     const barePort = await freePort();
     const bareServer = start(
       [
+        ...API_NODE_FLAGS,
         '-e',
         `const http=require('node:http');const body=require('node:fs').readFileSync(process.env.BODY);` +
           `http.createServer((req,res)=>{res.writeHead(200,{'Content-Type':'application/json; charset=utf-8','Content-Length':body.length});res.end(body)})` +
-          `.listen(Number(process.env.PORT),'127.0.0.1')`,
+          `.listen(Number(process.env.PORT),'127.0.0.1');process.on('SIGTERM',()=>process.exit(0))`,
       ],
       { BODY: bodyFile, PORT: String(barePort) },
     );
-    await waitFor(`http://127.0.0.1:${barePort}/`);
+    // The floor the framework itself sets: a Koa app with no middleware but one answering the same bytes.
+    const koaPort = await freePort();
+    const koaServer = start(
+      [
+        ...API_NODE_FLAGS,
+        '-e',
+        `const Koa=require('koa');const body=require('node:fs').readFileSync(process.env.BODY);const app=new Koa();` +
+          `app.use((ctx)=>{ctx.set('Content-Type','application/json; charset=utf-8');ctx.body=body});` +
+          `app.listen(Number(process.env.PORT),'127.0.0.1');process.on('SIGTERM',()=>process.exit(0))`,
+      ],
+      { BODY: bodyFile, PORT: String(koaPort) },
+    );
+    await Promise.all([waitFor(`http://127.0.0.1:${barePort}/`), waitFor(`http://127.0.0.1:${koaPort}/`)]);
 
     process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each, ${bytes.length}-byte /products body\n`);
-    const bare = await measure('bare node:http (same bytes)', bareServer, { url: `http://127.0.0.1:${barePort}/products` });
-    const products = await measure('GET /products (cache warm)', apiServer, { url: `${api}/products` });
+    const rows: Row[] = [];
+    const pending: Row = { name: '', rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0, cpuUs: Number.NaN };
+    const bare = ONLY.has('bare') ? await measure('bare node:http (same bytes)', bareServer, { url: `http://127.0.0.1:${barePort}/products` }) : pending;
+    if (ONLY.has('bare')) rows.push(bare);
+    if (ONLY.has('koa')) rows.push(await measure('bare Koa (same bytes)', koaServer, { url: `http://127.0.0.1:${koaPort}/products` }));
+    const products = ONLY.has('products') ? await measure('GET /products (cache warm)', apiServer, { url: `${api}/products` }) : pending;
+    if (ONLY.has('products')) rows.push(products);
     let n = 0;
-    const orders = await measure('POST /orders', apiServer, {
-      url: `${api}/orders`,
-      requests: [
-        {
-          method: 'POST',
-          setupRequest: (req) => {
-            const i = n++;
-            return {
-              ...req,
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i % tokens.length]}` },
-              body: JSON.stringify({ items: [{ product_id: productIds[(i * 7) % productIds.length], quantity: 1 }] }),
-            };
-          },
-        },
-      ],
-    });
+    const orders = ONLY.has('orders')
+      ? await measure('POST /orders', apiServer, {
+          url: `${api}/orders`,
+          requests: [
+            {
+              method: 'POST',
+              setupRequest: (req) => {
+                const i = n++;
+                return {
+                  ...req,
+                  headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i % tokens.length]}` },
+                  body: JSON.stringify({ items: [{ product_id: productIds[(i * 7) % productIds.length], quantity: 1 }] }),
+                };
+              },
+            },
+          ],
+        })
+      : pending;
+    if (ONLY.has('orders')) rows.push(orders);
 
     const metrics = (await (await fetch(`${api}/metrics`, { headers: { accept: 'application/json' } })).json()) as Record<string, number>;
     const fmt = (r: Row) =>
@@ -190,16 +216,14 @@ async function main(): Promise<void> {
       '',
       '| target                       |    req/s | p50 ms | p99 ms | vs bare  | CPU us/req | errors |',
       '| ---------------------------- | -------: | -----: | -----: | -------: | ---------: | -----: |',
-      fmt(bare),
-      fmt(products),
-      fmt(orders),
+      ...rows.map(fmt),
       '',
       `GET /products: ${((100 * products.rps) / bare.rps).toFixed(1)} % of the bare server (target >= 50 %), p99 ${products.p99} ms (target <= 10 ms)`,
       `API cache hit ratio over the run: ${metrics.cache_hit_ratio}`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
-    if (products.non2xx + products.errors + orders.non2xx + orders.errors > 0) {
+    if (rows.some((r) => r.non2xx + r.errors > 0)) {
       process.stdout.write('warning: some requests failed (see the errors column)\n');
     }
   } finally {
