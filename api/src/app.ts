@@ -9,7 +9,7 @@ import type { CatalogService } from './domain/catalog.js';
 import type { CartService } from './domain/cart.js';
 import type { OrderService } from './domain/orders.js';
 import type { AdminService } from './domain/admin.js';
-import type { AppKoa, AppState } from './http/context.js';
+import type { AppKoa, AppMiddleware, AppState } from './http/context.js';
 import { RouteRegistry } from './http/registry.js';
 import { buildOpenApi } from './http/openapi.js';
 import { errorMiddleware } from './http/middleware/errors.js';
@@ -65,14 +65,15 @@ export function createApp(deps: AppDeps): App {
   orderRoutes(registry, services.orders, services.auth);
   adminRoutes(registry, services.admin);
   docsRoutes(registry, () => buildOpenApi(registry, { version: config.appVersion }));
-  const router = registry.buildRouter({ user: requireUser, admin: requireAdmin(services.auth) });
+  const router = registry.buildRouter({
+    user: requireUser,
+    admin: requireAdmin(services.auth),
+    body: [requireJsonBody() as AppMiddleware, bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', jsonStrict: true, encoding: 'utf-8' }) as AppMiddleware],
+  });
 
   koa.use(errorMiddleware(logger, metrics, deps.accessLogger));
   koa.use(authenticate(services.auth, config.apiSecretKey) as never);
   koa.use(globalRateLimit(deps.limiters.global, metrics, logger) as never);
-  koa.use(requireJsonBody());
-  koa.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', jsonStrict: true, encoding: 'utf-8' }));
-  koa.use(router.routes() as never);
-  koa.use(router.allowedMethods() as never);
+  koa.use(router as never);
   return { koa, registry };
 }

@@ -66,6 +66,27 @@ test('unknown path -> 404 problem+json; wrong method -> 405 with Allow', async (
   t.regex(del.headers.get('allow') ?? '', /GET/);
 });
 
+test('routing: trailing slash and case as before, HEAD for GET routes, OPTIONS and unknown methods answer Allow', async (t) => {
+  for (const path of ['/products/', '/PRODUCTS', '/health/live/']) t.is((await api.request('GET', path)).status, 200, path);
+  t.is((await api.request('GET', '/products//')).status, 404);
+  const head = await api.request('HEAD', '/products');
+  t.is(head.status, 200);
+  t.is(head.text, '');
+  const options = await api.request('OPTIONS', '/products');
+  t.is(options.status, 200);
+  t.is(options.headers.get('allow'), 'HEAD, GET, POST');
+  const purge = await api.request('PURGE', '/products');
+  t.is(purge.status, 501);
+  t.is(purge.body.code, 'not_implemented');
+  // A static path that a parameterised route also matches: the methods of both are allowed.
+  const cart = await api.request('GET', '/cart/add');
+  t.is(cart.status, 405);
+  t.is(cart.headers.get('allow'), 'POST, PUT, DELETE');
+  // The body is only read by a route that takes one: an unknown path is 404 whatever the body.
+  t.is((await api.request('POST', '/nowhere', { raw: 'x', headers: { 'content-type': 'text/plain' } })).status, 404);
+  t.is((await api.request('GET', '/products/%31')).status, (await api.request('GET', '/products/1')).status);
+});
+
 test('malformed JSON -> 400, non-JSON body -> 415, body over 1 MB -> 413', async (t) => {
   const malformed = await api.request('POST', '/auth/register', { raw: '{"username": "x",', headers: { 'content-type': 'application/json' } });
   t.is(malformed.status, 400);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Router } from '@koa/router';
+import { Router, type Layer } from '@koa/router';
 import { DomainError, type FieldError } from '../domain/errors.js';
 import type { AppContext, AppMiddleware, AppState } from './context.js';
 
@@ -51,6 +51,31 @@ export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
 export interface AuthGuards {
   user: AppMiddleware;
   admin: AppMiddleware;
+  /** Run first on routes that take a body (POST, PUT): content-type check and JSON parser. */
+  body: AppMiddleware[];
+}
+
+/** Methods the router implements; anything else is 501 (what @koa/router's allowedMethods() answered). */
+const IMPLEMENTED = new Set(['HEAD', 'OPTIONS', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE']);
+const BODY_METHODS = new Set<Method>(['post', 'put']);
+
+interface CompiledRoute {
+  /** @koa/router's compiled path: the same regular expression and parameter decoding as router.routes(). */
+  layer: Layer<AppState, AppContext>;
+  /** Upper case, HEAD included for GET. */
+  methods: ReadonlySet<string>;
+  template: string;
+  hasParams: boolean;
+  run: (ctx: AppContext) => Promise<unknown>;
+}
+
+/** The middleware chain of one route, composed once at startup instead of per request. */
+function chain(stack: AppMiddleware[]): (ctx: AppContext) => Promise<unknown> {
+  const done = () => Promise.resolve();
+  return stack.reduceRight<(ctx: AppContext) => Promise<unknown>>(
+    (next, mw) => (ctx) => Promise.resolve(mw(ctx, () => next(ctx))),
+    done,
+  );
 }
 
 const EMPTY = Object.freeze({});
@@ -113,10 +138,18 @@ export class RouteRegistry {
     this.routes.push(spec as unknown as AnyRoute);
   }
 
-  buildRouter(guards: AuthGuards): Router<AppState> {
-    const router = new Router<AppState>();
+  /**
+   * One middleware that dispatches to the matching route. Paths are compiled by @koa/router (same
+   * matching, trailing slash and case rules, parameter decoding), but a request costs one map lookup
+   * for a static path instead of testing every route, and each route's chain is composed once.
+   * A path served with other methods answers 405 (501 for an unknown method, 200 for OPTIONS) with Allow.
+   */
+  buildRouter(guards: AuthGuards): AppMiddleware {
+    const compiler = new Router<AppState, AppContext>();
+    const compiled: CompiledRoute[] = [];
     for (const route of this.routes) {
       const stack: AppMiddleware[] = [];
+      if (BODY_METHODS.has(route.method)) stack.push(...guards.body);
       if (route.auth === 'user') stack.push(guards.user);
       if (route.auth === 'admin') stack.push(guards.admin);
       if (route.before) stack.push(...route.before);
@@ -129,8 +162,35 @@ export class RouteRegistry {
         };
         await handler(ctx, input);
       });
-      router.register(route.path, [route.method.toUpperCase()], stack as never, { name: `${route.method} ${route.path}` });
+      const layer = compiler.register(route.path, [route.method.toUpperCase()], stack as never, { name: `${route.method} ${route.path}` }) as Layer<AppState, AppContext>;
+      compiled.push({ layer, methods: new Set(layer.methods), template: route.path, hasParams: layer.paramNames.length > 0, run: chain(stack) });
     }
-    return router;
+    // Every route a registered static path matches, computed once: the common case is a map lookup.
+    const exact = new Map<string, CompiledRoute[]>();
+    for (const r of compiled) {
+      if (!r.hasParams) exact.set(r.template, compiled.filter((c) => c.layer.match(r.template)));
+    }
+    const NO_PARAMS = Object.freeze({}) as Record<string, string>;
+    return (ctx, next) => {
+      const path = ctx.path;
+      const matched = exact.get(path) ?? compiled.filter((c) => c.layer.match(path));
+      const method = ctx.method;
+      if (matched.length === 0 && IMPLEMENTED.has(method)) return next();
+      for (const r of matched) {
+        if (r.methods.has(method)) {
+          ctx.params = r.hasParams ? r.layer.params(path, r.layer.captures(path)) : NO_PARAMS;
+          (ctx as { _matchedRoute?: string })._matchedRoute = r.template;
+          return r.run(ctx);
+        }
+      }
+      const allow = [...new Set(matched.flatMap((r) => r.layer.methods))].join(', ');
+      ctx.set('Allow', allow);
+      if (!IMPLEMENTED.has(method)) ctx.status = 501;
+      else if (method === 'OPTIONS') {
+        ctx.status = 200;
+        ctx.body = '';
+      } else ctx.status = 405;
+      return undefined;
+    };
   }
 }
