@@ -19,47 +19,49 @@ export interface Limiter {
   consume(key: string): Promise<Verdict>;
 }
 
-interface Waiter {
-  resolve: (v: Verdict) => void;
-  reject: (err: unknown) => void;
+/** The requests of one key counted together, and the store's answer for all of them. */
+interface Batch {
+  size: number;
+  /** The counter after the whole batch (refusals included); rejects only when no store answered. */
+  result: Promise<RateLimiterRes>;
+  send(): void;
 }
 
 /**
  * Requests for the same key that arrive in the same event-loop turn are counted with one
  * `consume(key, n)`; request i of the batch is allowed when the counter after it is within the
  * limit, exactly as if each had been counted on its own, with one Redis call instead of n.
+ * A request costs no promise of its own: it waits on its batch's and remembers its position.
  */
 function batched(limiter: RateLimiterRedis, points: number): (key: string) => Promise<Verdict> {
-  let pending = new Map<string, Waiter[]>();
-  let scheduled = false;
-  const settle = (res: RateLimiterRes, waiters: Waiter[]) => {
-    const before = res.consumedPoints - waiters.length;
-    waiters.forEach((w, i) => {
-      const after = before + i + 1;
-      w.resolve({ allowed: after <= points, remaining: Math.max(points - after, 0), msBeforeNext: res.msBeforeNext });
-    });
-  };
+  let pending = new Map<string, Batch>();
   const flush = () => {
-    scheduled = false;
-    const batch = pending;
+    const batches = pending;
     pending = new Map();
-    for (const [key, waiters] of batch) {
-      limiter.consume(key, waiters.length).then(
-        (res) => settle(res, waiters),
-        (err: unknown) => (err instanceof RateLimiterRes ? settle(err, waiters) : waiters.forEach((w) => w.reject(err))),
-      );
-    }
+    for (const batch of batches.values()) batch.send();
   };
-  return (key) =>
-    new Promise<Verdict>((resolve, reject) => {
-      const waiters = pending.get(key);
-      if (waiters) waiters.push({ resolve, reject });
-      else pending.set(key, [{ resolve, reject }]);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+  const open = (key: string): Batch => {
+    const batch = { size: 0 } as Batch;
+    batch.result = new Promise<RateLimiterRes>((resolve, reject) => {
+      batch.send = () => {
+        limiter.consume(key, batch.size).then(resolve, (err: unknown) => {
+          // Over the limit, rate-limiter-flexible rejects with the counter: an answer, not a failure.
+          if (err instanceof RateLimiterRes) resolve(err);
+          else reject(err);
+        });
+      };
     });
+    if (pending.size === 0) setImmediate(flush);
+    pending.set(key, batch);
+    return batch;
+  };
+  return async (key) => {
+    const batch = pending.get(key) ?? open(key);
+    const position = ++batch.size;
+    const res = await batch.result;
+    const after = res.consumedPoints - batch.size + position;
+    return { allowed: after <= points, remaining: Math.max(points - after, 0), msBeforeNext: res.msBeforeNext };
+  };
 }
 
 /**
@@ -91,8 +93,8 @@ function rejected(ctx: AppContext, l: Limiter, res: Verdict, metrics: Metrics): 
   return new DomainError('rate_limited', `too many requests: at most ${l.points} per minute${l.name === 'auth' ? ' on login and register per IP' : ''}; retry in ${retryAfter} s`);
 }
 
-/** Points left after the consume, or null when refused. */
-async function consume(ctx: AppContext, l: Limiter, key: string, metrics: Metrics, logger: Logger): Promise<number> {
+/** Points left after this request, or the 429 to answer; never rejects. */
+async function count(ctx: AppContext, l: Limiter, key: string, metrics: Metrics, logger: Logger): Promise<number | DomainError> {
   let verdict: Verdict;
   try {
     verdict = await l.consume(key);
@@ -101,11 +103,12 @@ async function consume(ctx: AppContext, l: Limiter, key: string, metrics: Metric
     logger.warn({ err, limiter: l.name }, 'rate limiter unavailable');
     return 0;
   }
-  if (!verdict.allowed) throw rejected(ctx, l, verdict, metrics);
-  return verdict.remaining;
+  return verdict.allowed ? verdict.remaining : rejected(ctx, l, verdict, metrics);
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
+/** Clients whose points left this replica remembers at most (the map is cleared beyond it). */
+const REMEMBERED_CLIENTS = 50_000;
 
 /** Per client overall: the user id when authenticated, else the client IP (X-Forwarded-For with TRUST_PROXY). */
 export function globalRateLimit(l: Limiter | null, metrics: Metrics, logger: Logger): AppMiddleware {
@@ -113,37 +116,39 @@ export function globalRateLimit(l: Limiter | null, metrics: Metrics, logger: Log
   const limiter = l;
   // Points each client had left after its last request (this replica's view; bounded).
   const lastRemaining = new Map<string, number>();
+  const remember = (key: string, left: number) => {
+    if (lastRemaining.size > REMEMBERED_CLIENTS) lastRemaining.clear();
+    lastRemaining.set(key, left);
+  };
   const margin = Math.max(10, Math.ceil(l.points / 10));
   return async (ctx, next) => {
     if (EXEMPT.test(ctx.path)) return next();
     const key = ctx.state.user ? `u:${ctx.state.user.id}` : `ip:${ctx.ip}`;
-    const remember = (left: number) => {
-      if (lastRemaining.size > 50_000) lastRemaining.clear();
-      lastRemaining.set(key, left);
-    };
     if (SAFE_METHODS.has(ctx.method) && (lastRemaining.get(key) ?? 0) > margin) {
       // Far from the limit, a read is served while the counter is checked: one Redis round trip
       // less. Near the limit (or after a refusal) the check comes first, so a flood does no work.
-      const verdict = consume(ctx, limiter, key, metrics, logger).then(
-        (left) => ({ left, refusal: null }),
-        (refusal: unknown) => ({ left: 0, refusal }),
-      );
-      const served = next().then(
-        () => null,
-        (err: unknown) => ({ err }),
-      );
-      const [{ left, refusal }, failure] = await Promise.all([verdict, served]);
-      remember(left);
-      if (refusal) throw refusal;
+      const counted = count(ctx, limiter, key, metrics, logger);
+      let failure: { err: unknown } | null = null;
+      try {
+        await next();
+      } catch (err) {
+        failure = { err };
+      }
+      const left = await counted;
+      if (left instanceof DomainError) {
+        remember(key, 0);
+        throw left;
+      }
+      remember(key, left);
       if (failure) throw failure.err;
       return;
     }
-    try {
-      remember(await consume(ctx, limiter, key, metrics, logger));
-    } catch (err) {
-      remember(0);
-      throw err;
+    const left = await count(ctx, limiter, key, metrics, logger);
+    if (left instanceof DomainError) {
+      remember(key, 0);
+      throw left;
     }
+    remember(key, left);
     return next();
   };
 }
@@ -152,7 +157,8 @@ export function globalRateLimit(l: Limiter | null, metrics: Metrics, logger: Log
 export function authRateLimit(l: Limiter | null, metrics: Metrics, logger: Logger): AppMiddleware {
   if (!l) return (_ctx, next) => next();
   return async (ctx, next) => {
-    await consume(ctx, l, `ip:${ctx.ip}`, metrics, logger);
+    const left = await count(ctx, l, `ip:${ctx.ip}`, metrics, logger);
+    if (left instanceof DomainError) throw left;
     return next();
   };
 }
