@@ -51,7 +51,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status_code'>;
   readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
-  readonly inFlight: Gauge;
+  /** Requests being processed; read into http_requests_in_flight at scrape time (no gauge update per request). */
+  inFlight = 0;
   readonly cacheHits: Counter<'cache'>;
   readonly cacheMisses: Counter<'cache'>;
   readonly dbQueryDuration: Histogram<'operation'>;
@@ -60,7 +61,9 @@ export class Metrics {
   readonly orderRevenue: Counter;
   private business: BusinessSource | null = null;
   private poolStats: (() => PoolStats) | null = null;
+  /** Label children bound once: no label hashing per request. */
   private readonly children = new Map<string, HttpChild>();
+  private readonly cacheChildren: Record<CacheName, { hit: { inc(): void }; miss: { inc(): void } }>;
   // Plain numbers for the JSON summary, so it needs no registry walk.
   private totals = { requests: 0, errors: 0, durationSum: 0, cacheHits: 0, cacheMisses: 0 };
   private lastBusiness = { productsInStock: 0, ordersToday: 0, activeUsers: 0 };
@@ -81,13 +84,20 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.inFlight = new client.Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being processed', registers });
+    const inFlight: Gauge = new client.Gauge({
+      name: 'http_requests_in_flight',
+      help: 'HTTP requests being processed',
+      registers,
+      collect: () => inFlight.set(this.inFlight),
+    });
     this.cacheHits = new client.Counter({ name: 'cache_hits_total', help: 'Cache hits', labelNames: ['cache'], registers });
     this.cacheMisses = new client.Counter({ name: 'cache_misses_total', help: 'Cache misses', labelNames: ['cache'], registers });
     for (const cache of ['products_list', 'product'] as const) {
       this.cacheHits.inc({ cache }, 0);
       this.cacheMisses.inc({ cache }, 0);
     }
+    const bind = (cache: CacheName) => ({ hit: this.cacheHits.labels({ cache }), miss: this.cacheMisses.labels({ cache }) });
+    this.cacheChildren = { products_list: bind('products_list'), product: bind('product') };
     this.dbQueryDuration = new client.Histogram({
       name: 'db_query_duration_seconds',
       help: 'Database query duration in seconds, by operation',
@@ -180,12 +190,12 @@ export class Metrics {
   }
 
   cacheHit(cache: CacheName): void {
-    this.cacheHits.inc({ cache });
+    this.cacheChildren[cache].hit.inc();
     this.totals.cacheHits++;
   }
 
   cacheMiss(cache: CacheName): void {
-    this.cacheMisses.inc({ cache });
+    this.cacheChildren[cache].miss.inc();
     this.totals.cacheMisses++;
   }
 

@@ -44,7 +44,7 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     ctx.set('X-Content-Type-Options', 'nosniff');
-    metrics.inFlight.inc();
+    metrics.inFlight++;
     let failure: unknown;
     try {
       await next();
@@ -66,7 +66,7 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
         sendProblem(ctx, new DomainError('internal_error', `an unexpected error occurred; quote request id ${requestId} when reporting it`));
       }
     } finally {
-      metrics.inFlight.dec();
+      metrics.inFlight--;
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       const status = ctx.status;
