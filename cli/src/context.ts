@@ -7,12 +7,18 @@ import { parseComposeModel, type ComposeModel } from './compose/model.js';
 import { configModel, type ComposeProject } from './compose/commands.js';
 import { parseComposeVersion, probeV1, probeV2, v1, v2, type ComposeFlavour } from './compose/flavour.js';
 import { connectDocker, type Docker, type EngineInfo } from './docker/client.js';
+import type { ContainerScope } from './docker/containers.js';
+import { stackConfig, stackEnv, type StackProject } from './swarm/stack.js';
 import { run, runChecked } from './run.js';
 import type { Output } from './output.js';
 import { loadHistory } from './core/releases.js';
 
 export const ENVIRONMENTS = ['development', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** Who runs the stack: Compose on one host, or Docker Swarm (`docker stack deploy`, docs/swarm.md). */
+export const ORCHESTRATORS = ['compose', 'swarm'] as const;
+export type Orchestrator = (typeof ORCHESTRATORS)[number];
 
 /** Flags every command accepts (see program.ts). */
 export interface GlobalOptions {
@@ -24,6 +30,7 @@ export interface GlobalOptions {
   stateDir?: string;
   backupDir?: string;
   env?: string;
+  orchestrator?: string;
   json?: boolean;
   verbose?: boolean;
 }
@@ -36,6 +43,14 @@ export const COMPOSE_FILES: Record<Environment, string> = {
 /** Compose's own rule: lower case, only [a-z0-9_-], starting with a letter or digit. */
 export function normalizeProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+}
+
+export function parseOrchestrator(value: string, source: string): Orchestrator {
+  if ((ORCHESTRATORS as readonly string[]).includes(value)) return value as Orchestrator;
+  throw new ShopctlError(`Unknown orchestrator "${value}" (from ${source})`, {
+    exitCode: ExitCode.USAGE,
+    hint: `Use one of: ${ORCHESTRATORS.join(', ')}.`,
+  });
 }
 
 export function parseEnvironment(value: string, source: string): Environment {
@@ -54,6 +69,7 @@ export class Context {
   /** The env file's values (empty when there is none); never printed. */
   readonly envValues: ReadonlyMap<string, string>;
   readonly environment: Environment;
+  readonly orchestrator: Orchestrator;
   readonly composeFiles: readonly string[];
   readonly projectName: string;
   readonly profiles: readonly string[];
@@ -66,12 +82,13 @@ export class Context {
   private flavourPromise: Promise<ComposeFlavour> | undefined;
   private readonly models = new Map<string, Promise<ComposeModel>>();
 
-  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display'>) {
+  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display' | 'scope' | 'stack' | 'stackEnv' | 'stackModel' | 'model'>) {
     this.projectDir = fields.projectDir;
     this.envFile = fields.envFile;
     this.envFileExists = fields.envFileExists;
     this.envValues = fields.envValues;
     this.environment = fields.environment;
+    this.orchestrator = fields.orchestrator;
     this.composeFiles = fields.composeFiles;
     this.projectName = fields.projectName;
     this.profiles = fields.profiles;
@@ -95,15 +112,22 @@ export class Context {
     const fromEnv = (key: string) => process.env[key] || envValues.get(key) || undefined;
 
     const stateDir = resolve(projectDir, opts.stateDir ?? '.shopctl');
+    const last = await lastRelease(join(stateDir, 'releases.json'));
+    let orchestrator: Orchestrator;
+    if (opts.orchestrator) orchestrator = parseOrchestrator(opts.orchestrator, '--orchestrator');
+    else if (fromEnv('SHOPCTL_ORCHESTRATOR')) orchestrator = parseOrchestrator(fromEnv('SHOPCTL_ORCHESTRATOR') ?? '', 'SHOPCTL_ORCHESTRATOR');
+    else orchestrator = last.orchestrator ?? 'compose';
     let environment: Environment;
     if (overrides.environment) environment = overrides.environment;
     else if (opts.env) environment = parseEnvironment(opts.env, '--env');
     else if (fromEnv('SHOPCTL_ENV')) environment = parseEnvironment(fromEnv('SHOPCTL_ENV') ?? '', 'SHOPCTL_ENV');
     else if (envValues.get('ENVIRONMENT') === 'production') environment = 'production';
-    else environment = (await lastReleasedEnvironment(join(stateDir, 'releases.json'))) ?? 'development';
+    // A swarm runs the production file only (docker-compose.yml is Compose's development stack).
+    else environment = last.environment ?? (orchestrator === 'swarm' ? 'production' : 'development');
 
     const composeFileSetting = fromEnv('COMPOSE_FILE');
-    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [COMPOSE_FILES[environment]];
+    const defaultFile = orchestrator === 'swarm' ? COMPOSE_FILES.production : COMPOSE_FILES[environment];
+    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [defaultFile];
     const composeFiles = files.map((f) => (isAbsolute(f) ? f : join(projectDir, f)));
 
     const rawName = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME') ?? basename(projectDir);
@@ -118,6 +142,7 @@ export class Context {
       envFileExists: envText !== undefined,
       envValues,
       environment,
+      orchestrator,
       composeFiles,
       projectName,
       profiles,
@@ -164,6 +189,40 @@ export class Context {
     };
   }
 
+  /** Where this stack's containers are found: its Compose project, or its swarm stack (this node's tasks). */
+  get scope(): ContainerScope {
+    return this.orchestrator === 'swarm' ? { kind: 'swarm', stack: this.projectName } : { kind: 'compose', project: this.projectName };
+  }
+
+  /** The swarm stack: named like the Compose project, from the same files. */
+  stack(): StackProject {
+    return { stack: this.projectName, files: this.composeFiles };
+  }
+
+  /** The environment `docker stack deploy` needs (it reads no env file): the env file under the caller's environment, then `overrides`. */
+  stackEnv(overrides: Record<string, string> = {}): Record<string, string> {
+    return stackEnv(this.envValues, process.env, overrides);
+  }
+
+  /** The model `docker stack deploy` would read (`docker stack config`), parsed once per environment. */
+  async stackModel(overrides: Record<string, string> = {}): Promise<ComposeModel> {
+    const key = `stack:${JSON.stringify(overrides)}`;
+    let model = this.models.get(key);
+    if (!model) {
+      model = (async () => {
+        const result = await runChecked(stackConfig(this.stack()), 'docker stack config', { env: this.stackEnv(overrides), signal: this.signal, exitCode: ExitCode.PREFLIGHT });
+        return parseComposeModel(result.stdout);
+      })();
+      this.models.set(key, model);
+    }
+    return model;
+  }
+
+  /** The model of whichever orchestrator runs the stack. */
+  async model(env: Record<string, string> = {}): Promise<ComposeModel> {
+    return this.orchestrator === 'swarm' ? this.stackModel(env) : this.composeModel(env);
+  }
+
   /** The resolved Compose model (`compose config`), parsed once. */
   async composeModel(env: Record<string, string> = {}): Promise<ComposeModel> {
     const key = JSON.stringify(env);
@@ -179,14 +238,21 @@ export class Context {
   }
 }
 
-/** The environment of the newest release recorded here: `shopctl verify` after `deploy production` checks production. */
-async function lastReleasedEnvironment(path: string): Promise<Environment | undefined> {
+/**
+ * The environment and orchestrator of the newest release recorded here: `shopctl verify` after
+ * `deploy production` checks production, after `--orchestrator swarm deploy` the swarm.
+ */
+async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: Orchestrator }> {
   try {
-    const history = await loadHistory(path);
-    const env = history.releases.at(-1)?.environment;
-    return env === 'production' || env === 'development' ? env : undefined;
+    const last = (await loadHistory(path)).releases.at(-1);
+    const env = last?.environment;
+    const orchestrator = last?.orchestrator;
+    return {
+      ...(env === 'production' || env === 'development' ? { environment: env } : {}),
+      ...(orchestrator === 'swarm' || orchestrator === 'compose' ? { orchestrator } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

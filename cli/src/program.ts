@@ -122,6 +122,7 @@ export function buildProgram(): Command {
     .option('-f, --file <file>', 'compose file, repeatable (default: docker-compose.yml, or docker-compose.production.yml for production)', collect)
     .option('--profile <name>', 'Compose profile to enable, repeatable (default: COMPOSE_PROFILES)', collect)
     .option('-e, --env <environment>', 'development or production (default: SHOPCTL_ENV, else ENVIRONMENT in the env file, else development)')
+    .option('--orchestrator <name>', 'compose (one host) or swarm (docker stack deploy; the stack is named like the project) (default: SHOPCTL_ORCHESTRATOR, else that of the last release, else compose)')
     .option('--state-dir <dir>', 'release history and locks (default: <project-dir>/.shopctl)')
     .option('--backup-dir <dir>', 'backups (default: BACKUP_DIR in the env file, else <project-dir>/backups)')
     .option('--json', 'print one JSON document on stdout and nothing else there')

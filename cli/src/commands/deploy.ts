@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../core/fs-atomic.js';
 import { compactUtc, formatDuration } from '../core/time.js';
 import { renderTable } from '../core/table.js';
 import { build, pull } from '../compose/commands.js';
+import type { Argv } from '../compose/flavour.js';
 import { run, lastLines } from '../run.js';
 import { displayName, findContainers, shortId } from '../docker/containers.js';
 import { inspectImage, type ImageInfo } from '../docker/images.js';
@@ -21,6 +22,9 @@ import { takeBackup, type BackupResult } from './backup.js';
 import { preflight } from './preflight.js';
 import { failureEvidence, newRolloutState, rolloutTasks, undoRollout, type RolloutOptions, type RolloutState } from './rollout.js';
 import { SERVICES } from './shared.js';
+import { executeSwarmRollout, type SwarmRolloutOptions, type SwarmRolloutRun } from './swarm-rollout.js';
+import { findService } from '../swarm/engine.js';
+import { serviceName } from '../swarm/stack.js';
 
 /** Docker's tag grammar: what a version may look like, since it becomes the image tag. */
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -44,7 +48,7 @@ export interface DeployCliOptions extends RolloutCliOptions {
 }
 
 /** The version when none is given: the git commit (with -dirty for uncommitted changes), as Kamal does. */
-async function gitVersion(dir: string): Promise<string | undefined> {
+export async function gitVersion(dir: string): Promise<string | undefined> {
   try {
     const head = await run(['git', ['-C', dir, 'rev-parse', '--short=12', 'HEAD']], { timeoutMs: 10_000 });
     if (head.exitCode !== 0) return undefined;
@@ -55,7 +59,7 @@ async function gitVersion(dir: string): Promise<string | undefined> {
   }
 }
 
-async function gitSha(dir: string): Promise<string | undefined> {
+export async function gitSha(dir: string): Promise<string | undefined> {
   try {
     const r = await run(['git', ['-C', dir, 'rev-parse', 'HEAD']], { timeoutMs: 10_000 });
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
@@ -115,6 +119,7 @@ export function releaseRecorder(ctx: Context, action: Release['action'], started
         replicas: f.replicas,
         backup: f.backup ?? null,
         ...(f.error ? { error: f.error.slice(0, 2000) } : {}),
+        orchestrator: ctx.orchestrator,
       };
       const path = ctx.statePath('releases.json');
       await saveHistory(path, appendRelease(await loadHistory(path), release));
@@ -184,6 +189,36 @@ export async function executeRollout(ctx: Context, opts: RolloutOptions, leading
   return { state, release: await record('success', state) };
 }
 
+/** Under swarm: a swarm deploy runs the production file, which `docker stack deploy` reads unchanged. */
+export function refuseSwarmDevelopment(ctx: Context, verb: string): void {
+  if (ctx.orchestrator === 'swarm' && ctx.environment !== 'production') {
+    throw new ShopctlError(`--orchestrator swarm ${verb}s production only: docker-compose.yml is Compose's development stack`, {
+      exitCode: ExitCode.USAGE,
+      hint: `shopctl --orchestrator swarm ${verb} production <version> (docs/swarm.md)`,
+    });
+  }
+}
+
+export function swarmSummary(verb: string, version: string, run: SwarmRolloutRun, startedAt: number, pinned: boolean, backup?: BackupResult): string {
+  const s = run.state;
+  const lines = [
+    `${verb} ${version} in ${formatDuration(Date.now() - startedAt)}: ${
+      s.firstDeploy
+        ? `first deploy, stack started with ${s.replicas} api replica(s)`
+        : s.updated
+          ? `swarm replaced the api tasks one by one (start-first)${s.previousImage ? `, from ${s.previousImage}` : ''}, ${s.replicas} running`
+          : `the api service was already on it (${s.replicas} running); the stack was redeployed`
+    }`,
+  ];
+  if (s.updateMs !== undefined && s.updated) lines.push(`  rolling update: ${formatDuration(s.updateMs)} (${s.result?.message ?? ''})`);
+  if (s.migrations !== undefined) lines.push('  migrations applied by a one-off swarm job');
+  if (backup) lines.push(`  backup before deploy: ${backup.path}`);
+  if (s.unconverged.length) lines.push(`  NOT converged: ${s.unconverged.join(', ')}`);
+  if (pinned) lines.push(`  APP_VERSION=${version} written to the env file`);
+  if (run.release) lines.push(`  release recorded: ${run.release.id} (image ${shortId(run.release.imageId)})`);
+  return lines.join('\n');
+}
+
 function summary(verb: string, version: string, run: RolloutRun, startedAt: number, pinned: boolean, backup?: BackupResult): string {
   const s = run.state;
   const lines = [
@@ -202,6 +237,7 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
   if (!version) throw new ShopctlError('No version given and the project is not a git checkout', { exitCode: ExitCode.USAGE, hint: 'shopctl deploy <environment> <version>' });
   if (!TAG.test(version)) throw new ShopctlError(`"${version}" cannot be an image tag (letters, digits, _ . -; at most 128)`, { exitCode: ExitCode.USAGE });
   if ([opts.build, opts.pull, opts.local].filter(Boolean).length > 1) throw new ShopctlError('--build, --pull and --local exclude each other', { exitCode: ExitCode.USAGE });
+  refuseSwarmDevelopment(ctx, 'deploy');
   // A deploy in progress refuses the next one at once, before any preflight or build.
   if (!opts.dryRun) await refuseIfLocked(ctx, opts);
 
@@ -210,12 +246,17 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
   const api = pre.model.services.get(SERVICES.api);
   const source = opts.build ? 'build' : opts.pull ? 'pull' : opts.local ? 'local' : ctx.environment === 'production' || !api?.hasBuild ? 'pull' : 'build';
   const docker = await ctx.docker();
-  const running = await findContainers(docker, ctx.projectName, { service: SERVICES.api });
+  const swarm = ctx.orchestrator === 'swarm';
+  const swarmApi = swarm ? await findService(docker, serviceName(ctx.projectName, SERVICES.api)) : undefined;
+  const running = swarm ? [] : await findContainers(docker, ctx.projectName, { service: SERVICES.api });
   const history = await loadHistory(ctx.statePath('releases.json'));
   const current = currentRelease(history, ctx.environment);
-  const dbRunning = (await findContainers(docker, ctx.projectName, { service: SERVICES.db })).length > 0;
+  // Under swarm the backup needs the db task on this node: takeBackup says so when it is elsewhere.
+  const dbRunning = swarm ? Boolean(await findService(docker, serviceName(ctx.projectName, SERVICES.db))) : (await findContainers(docker, ctx.projectName, { service: SERVICES.db })).length > 0;
   const backupFirst = ctx.environment === 'production' && !opts.skipBackup && dbRunning;
-  const replicas = opts.replicas ?? (running.length ? running.length : (api?.replicas ?? 1));
+  const swarmReplicas = swarmApi?.Spec.Mode?.Replicated?.Replicas;
+  const replicas = opts.replicas ?? (swarm ? (swarmReplicas ?? api?.replicas ?? 1) : running.length ? running.length : (api?.replicas ?? 1));
+  const firstDeploy = swarm ? !swarmApi : running.length === 0;
 
   if (opts.dryRun) {
     const existing = await inspectImage(docker, pre.imageRef);
@@ -224,19 +265,23 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
       ['image', source === 'build' ? `build ${pre.imageRef}` : source === 'pull' ? `pull ${pre.imageRef}` : `use the local ${pre.imageRef}`],
       ['lock', ctx.statePath('deploy.lock')],
       ['backup', backupFirst ? `pg_dump into ${ctx.backupDir}` : ctx.environment === 'production' ? (opts.skipBackup ? 'skipped (--skip-backup)' : 'none (no database yet)') : 'none (development)'],
-      ['migrations', opts.skipMigrations ? 'skipped (--skip-migrations)' : `one-off: ${pre.imageRef} node api/dist/cli/migrate.js`],
-      running.length
-        ? ['rollout', `start ${replicas} new api beside ${running.length} old (${running.map((c) => displayName(c)).join(', ')}), wait healthy, switch nginx, drain, stop old, smoke-check`]
-        : ['first deploy', `docker compose up (api x${replicas}), wait until every service is healthy, smoke-check`],
+      ['migrations', opts.skipMigrations ? 'skipped (--skip-migrations)' : swarm ? `one-off swarm job: ${pre.imageRef} node api/dist/cli/migrate.js` : `one-off: ${pre.imageRef} node api/dist/cli/migrate.js`],
+      swarm
+        ? firstDeploy
+          ? ['first deploy', `docker stack deploy ${ctx.projectName} (api x0 until migrated, then x${replicas}), wait until every service runs, smoke-check`]
+          : ['rollout', `docker stack deploy ${ctx.projectName}: swarm replaces ${replicas} api task(s) start-first and rolls back by itself on failure; shopctl follows, smoke-checks`]
+        : running.length
+          ? ['rollout', `start ${replicas} new api beside ${running.length} old (${running.map((c) => displayName(c)).join(', ')}), wait healthy, switch nginx, drain, stop old, smoke-check`]
+          : ['first deploy', `docker compose up (api x${replicas}), wait until every service is healthy, smoke-check`],
       ['record', ctx.statePath('releases.json')],
     ];
     const human = [
-      `Plan: deploy ${version} to ${ctx.environment} (project ${ctx.projectName}); nothing will be changed (--dry-run)`,
+      `Plan: deploy ${version} to ${ctx.environment} (${swarm ? `swarm stack` : 'project'} ${ctx.projectName}); nothing will be changed (--dry-run)`,
       `Current release: ${current ? `${current.version} (${current.finishedAt})` : 'none recorded'}; image ${pre.imageRef}: ${existing ? `present (${shortId(existing.id)})` : 'not present yet'}`,
       renderTable(['step', 'what'], steps as string[][]),
     ].join('\n');
     return {
-      data: { dryRun: true, environment: ctx.environment, version, image: pre.imageRef, imageSource: source, firstDeploy: running.length === 0, replicas, backup: backupFirst, migrations: !opts.skipMigrations, steps: steps.map(([step, what]) => ({ step, what })) },
+      data: { dryRun: true, environment: ctx.environment, orchestrator: ctx.orchestrator, version, image: pre.imageRef, imageSource: source, firstDeploy, replicas, backup: backupFirst, migrations: !opts.skipMigrations, steps: steps.map(([step, what]) => ({ step, what })) },
       human,
     };
   }
@@ -268,10 +313,10 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
       {
         title: source === 'build' ? `Build ${pre.imageRef}` : source === 'pull' ? `Pull ${pre.imageRef}` : `Use the local image ${pre.imageRef}`,
         task: async (_c, task) => {
-          const compose = await ctx.compose();
           if (source !== 'local') {
             const sha = await gitSha(ctx.projectDir);
-            const argv = source === 'build' ? build(compose, [SERVICES.api], { buildArgs: { APP_VERSION: version, ...(sha ? { GIT_SHA: sha } : {}) } }) : pull(compose, [SERVICES.api]);
+            // Under swarm, Compose may be absent: the docker CLI pulls (with this host's registry login).
+            const argv: Argv = source === 'build' ? build(await ctx.compose(), [SERVICES.api], { buildArgs: { APP_VERSION: version, ...(sha ? { GIT_SHA: sha } : {}) } }) : swarm ? ['docker', ['pull', pre.imageRef]] : pull(await ctx.compose(), [SERVICES.api]);
             const r = await run(argv, { env: composeEnv, signal: ctx.signal, timeoutMs: 30 * 60_000, onLine: (l) => (task.output = l) });
             if (r.exitCode !== 0) {
               throw new ShopctlError(`${source === 'build' ? 'Building' : 'Pulling'} ${pre.imageRef} failed (exit code ${r.exitCode}); nothing was changed`, {
@@ -304,6 +349,48 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
         },
       },
     ];
+    if (swarm) {
+      const swarmOpts: SwarmRolloutOptions = {
+        version,
+        imageRef: pre.imageRef,
+        replicas: opts.replicas,
+        defaultReplicas: api?.replicas,
+        healthTimeoutMs: rolloutOpts.healthTimeoutMs,
+        runMigrations: !opts.skipMigrations,
+        // A pulled image is pinned by digest, so every node runs the same bytes; a local one exists only here.
+        resolveImage: source === 'pull' ? 'always' : 'never',
+        model: pre.model,
+      };
+      const result = await executeSwarmRollout(ctx, swarmOpts, leading, async (outcome, state, error) => {
+        if (!lock) return undefined;
+        return recorder.record(outcome, { version, image: imageState.image, imageRef: pre.imageRef, replicas: state.replicas, backup: backupRef.current?.path ?? null, ...(error ? { error } : {}) });
+      });
+      const pinned = await pinVersionInEnvFile(ctx, version).catch((e: unknown) => {
+        ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
+        return false;
+      });
+      return {
+        exitCode: result.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
+        data: {
+          environment: ctx.environment,
+          orchestrator: 'swarm',
+          stack: ctx.projectName,
+          version,
+          image: pre.imageRef,
+          imageId: imageState.image?.id ?? null,
+          firstDeploy: result.state.firstDeploy,
+          previousImage: result.state.previousImage,
+          replicas: result.state.replicas,
+          update: result.state.result ? { result: result.state.result.result, message: result.state.result.message, durationMs: result.state.updateMs ?? null } : null,
+          unconverged: result.state.unconverged,
+          backup: backupRef.current?.path ?? null,
+          durationMs: Date.now() - startedAt,
+          release: result.release,
+          envFilePinned: pinned,
+        },
+        human: swarmSummary('Deployed', version, result, startedAt, pinned, backupRef.current),
+      };
+    }
     const result = await executeRollout(ctx, rolloutOpts, leading, async (outcome, state, error) => {
       // A deploy that never took the lock changed nothing: not a release.
       if (!lock) return undefined;

@@ -11,6 +11,7 @@ import { jsonBody, request } from '../core/http.js';
 import { displayName, findContainers, serviceOf, shortId } from '../docker/containers.js';
 import { exitedCleanly, healthOf, type HealthState } from '../docker/health.js';
 import { proxyEndpoint } from './rollout.js';
+import { describeUpdate, renderTasks, swarmSnapshot, type SwarmServiceSnapshot } from './swarm-status.js';
 
 export interface ContainerSnapshot {
   id: string;
@@ -112,15 +113,38 @@ function renderHealth(services: ServiceSnapshot[], api: ApiHealth): string {
     if (s.containers.length === 0) rows.push([s.service, '-', 'missing', '-', '-', 'FAIL']);
     for (const c of s.containers) rows.push([s.service, c.name, c.state, String(c.restarts), uptime(c.uptimeMs), c.healthy ? 'ok' : 'FAIL']);
   }
+  return `${renderTable(['service', 'container', 'state', 'restarts', 'uptime', 'ok'], rows)}\n${renderApiLine(api)}`;
+}
+
+function renderApiLine(api: ApiHealth): string {
   const body = api.body as { status?: string; version?: string; checks?: Record<string, { status?: string; latency_ms?: number }> } | null;
   const checks = body?.checks ? Object.entries(body.checks).map(([k, v]) => `${k} ${v.status ?? '?'}${v.latency_ms !== undefined ? ` (${v.latency_ms} ms)` : ''}`).join(', ') : '';
-  const apiLine = api.error
+  return api.error
     ? `API /health: unreachable (${api.error})`
     : `API /health: HTTP ${api.status}, ${body?.status ?? '?'}${body?.version ? `, version ${body.version}` : ''}${checks ? `; ${checks}` : ''}`;
-  return `${renderTable(['service', 'container', 'state', 'restarts', 'uptime', 'ok'], rows)}\n${apiLine}`;
+}
+
+/** Swarm: every service of the stack with its running/desired tasks, the update in progress, each task's state. */
+function renderSwarmHealth(services: SwarmServiceSnapshot[], api: ApiHealth): string {
+  const rows = services.map((s) => [s.service, `${s.running}/${s.desired}`, renderTasks(s), describeUpdate(s), s.healthy ? 'ok' : 'FAIL']);
+  return `${renderTable(['service', 'running', 'tasks (slot:state)', 'update', 'ok'], rows)}\n${renderApiLine(api)}`;
+}
+
+async function swarmHealthOnce(ctx: Context): Promise<{ exitCode: number; data: Record<string, unknown>; human: string }> {
+  const { services } = await swarmSnapshot(ctx);
+  const api = await apiHealth(ctx);
+  const unhealthy = services.filter((s) => s.defined && !s.healthy).map((s) => s.service);
+  const ok = unhealthy.length === 0 && api.healthy;
+  const verdict = ok ? 'All services healthy.' : `Not healthy: ${[...unhealthy.map((u) => `${u}${services.find((s) => s.service === u)?.lastError ? ` (${services.find((s) => s.service === u)?.lastError})` : ''}`), ...(api.healthy ? [] : ['API /health'])].join(', ')}`;
+  return {
+    exitCode: ok ? ExitCode.OK : ExitCode.UNHEALTHY,
+    data: { at: new Date().toISOString(), orchestrator: 'swarm', stack: ctx.projectName, healthy: ok, unhealthy, services, api },
+    human: `${renderSwarmHealth(services, api)}\n${verdict}`,
+  };
 }
 
 async function healthOnce(ctx: Context): Promise<{ exitCode: number; data: Record<string, unknown>; human: string }> {
+  if (ctx.orchestrator === 'swarm') return swarmHealthOnce(ctx);
   const { services } = await snapshot(ctx);
   const api = await apiHealth(ctx);
   const unhealthy = services.filter((s) => s.defined && !s.healthy).map((s) => s.service);
@@ -151,7 +175,36 @@ export async function health(ctx: Context, opts: { watch?: boolean; interval?: n
   return { exitCode: last.exitCode as CommandOutcome['exitCode'], data: last.data, printed: true };
 }
 
+/** Swarm: services, replicas, images, versions, published ports, updates and placement of the stack. */
+async function swarmStatus(ctx: Context): Promise<CommandOutcome> {
+  const { services } = await swarmSnapshot(ctx);
+  const history = await loadHistory(ctx.statePath('releases.json'));
+  const current = currentRelease(history, ctx.environment);
+  const engine = await ctx.engine();
+  const rows = services.map((s) => [s.service, `${s.running}/${s.desired}`, s.image ?? '-', s.version ?? '-', s.ports.join(', ') || '-', describeUpdate(s), s.constraints.join(', ') || '-']);
+  const data = {
+    project: ctx.projectName,
+    stack: ctx.projectName,
+    orchestrator: 'swarm',
+    environment: ctx.environment,
+    projectDir: ctx.projectDir,
+    composeFiles: ctx.composeFiles,
+    engine: `${engine.serverVersion} (API ${engine.usedApiVersion})`,
+    release: current ?? null,
+    services: services.map((s) => ({ service: s.service, name: s.name, defined: s.defined, mode: s.mode, replicas: s.running, desired: s.desired, image: s.image, version: s.version, ports: s.ports, update: s.update, constraints: s.constraints, tasks: s.tasks })),
+  };
+  const human = [
+    `swarm stack ${ctx.projectName} (${ctx.environment}) from ${ctx.projectDir}`,
+    `engine ${data.engine}`,
+    `release: ${current ? `${current.version} by ${current.who} at ${current.finishedAt} (${current.action})` : 'none recorded'}`,
+    '',
+    renderTable(['service', 'running', 'image', 'version', 'published', 'update', 'placement'], rows),
+  ].join('\n');
+  return { data, human };
+}
+
 export async function status(ctx: Context): Promise<CommandOutcome> {
+  if (ctx.orchestrator === 'swarm') return swarmStatus(ctx);
   const { services } = await snapshot(ctx);
   const history = await loadHistory(ctx.statePath('releases.json'));
   const current = currentRelease(history, ctx.environment);

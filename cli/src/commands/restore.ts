@@ -16,6 +16,8 @@ import { waitHealthy } from '../docker/health.js';
 import { checkDump, rowCounts, sha256File, takeBackup, type BackupResult } from './backup.js';
 import { PG_EXEC_USER, SERVICES, postgresTarget } from './shared.js';
 import { refreshProxyUpstream, smokeCheck } from './rollout.js';
+import { findService, scaleService, waitReplicas } from '../swarm/engine.js';
+import { serviceName } from '../swarm/stack.js';
 
 interface RestoreOptions {
   yes?: boolean;
@@ -83,9 +85,16 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions):
   }
 
   const timeoutMs = (opts.timeout ?? 120) * 1000;
-  const state: { safety?: BackupResult; stopped: string[]; startAttempted: boolean; counts?: Record<string, number> } = { stopped: [], startAttempted: false };
+  const state: { safety?: BackupResult; stopped: string[]; startAttempted: boolean; counts?: Record<string, number>; swarmReplicas?: number } = { stopped: [], startAttempted: false };
+  const swarmApi = ctx.orchestrator === 'swarm' ? await findService(docker, serviceName(ctx.projectName, SERVICES.api)) : undefined;
   const startApi = async () => {
     state.startAttempted = true;
+    if (swarmApi && state.swarmReplicas !== undefined) {
+      // Swarm: back to the replicas it had; new tasks join nginx's DNS answers once healthy.
+      await scaleService(docker, swarmApi.ID, state.swarmReplicas);
+      await waitReplicas(docker, swarmApi.ID, state.swarmReplicas, { timeoutMs, signal: ctx.signal });
+      return;
+    }
     if (state.stopped.length === 0) return;
     for (const id of state.stopped) await docker.getContainer(id).start().catch((e: { statusCode?: number }) => {
       if (e.statusCode !== 304) throw e;
@@ -107,6 +116,15 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions):
       {
         title: 'Stop the API',
         task: async (_c, task) => {
+          if (swarmApi) {
+            // Swarm would replace stopped containers: scale the service to 0 instead (each task drains first).
+            state.swarmReplicas = await scaleService(docker, swarmApi.ID, 0);
+            // Recorded before the wait: whatever happens next, the replicas come back.
+            state.stopped = Array.from({ length: state.swarmReplicas }, (_, i) => `${swarmApi.Spec.Name}.${i + 1}`);
+            await waitReplicas(docker, swarmApi.ID, 0, { timeoutMs, signal: ctx.signal, onProgress: (l) => (task.output = l) });
+            task.title = `Scaled ${swarmApi.Spec.Name} from ${state.swarmReplicas} to 0`;
+            return;
+          }
           const api = await findContainers(docker, ctx.projectName, { service: SERVICES.api });
           for (const c of api) {
             task.output = `stopping ${displayName(c)}`;

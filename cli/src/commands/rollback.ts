@@ -10,13 +10,17 @@ import { renderTable } from '../core/table.js';
 import { splitImage } from '../compose/model.js';
 import { shortId, findContainers } from '../docker/containers.js';
 import { inspectImage, tagImage, type ImageInfo } from '../docker/images.js';
-import { executeRollout, pinVersionInEnvFile, refuseIfLocked, releaseRecorder, rolloutOptions, takeDeployLock, type RolloutCliOptions } from './deploy.js';
+import { executeRollout, pinVersionInEnvFile, refuseIfLocked, refuseSwarmDevelopment, releaseRecorder, rolloutOptions, swarmSummary, takeDeployLock, type RolloutCliOptions } from './deploy.js';
 import { preflight } from './preflight.js';
 import type { RolloutOptions } from './rollout.js';
 import { SERVICES } from './shared.js';
+import { executeSwarmRollout } from './swarm-rollout.js';
+import { findService } from '../swarm/engine.js';
+import { serviceName } from '../swarm/stack.js';
 
 export async function rollback(ctx: Context, versionArg: string | undefined, opts: RolloutCliOptions): Promise<CommandOutcome> {
   const startedAt = Date.now();
+  refuseSwarmDevelopment(ctx, 'rollback');
   if (!opts.dryRun) await refuseIfLocked(ctx, opts);
   const history = await loadHistory(ctx.statePath('releases.json'));
   const target = rollbackTarget(history, ctx.environment, versionArg);
@@ -35,7 +39,9 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
   const pre = await preflight(ctx, composeEnv);
   const tagged = await inspectImage(docker, pre.imageRef);
   const retag = tagged?.id !== image.id;
-  const running = await findContainers(docker, ctx.projectName, { service: SERVICES.api });
+  const swarm = ctx.orchestrator === 'swarm';
+  const swarmApi = swarm ? await findService(docker, serviceName(ctx.projectName, SERVICES.api)) : undefined;
+  const running = swarm ? (swarmApi ? [swarmApi] : []) : await findContainers(docker, ctx.projectName, { service: SERVICES.api });
   if (running.length === 0) {
     throw new ShopctlError('No api container runs: there is nothing to roll back', { exitCode: ExitCode.PREFLIGHT, hint: `Deploy instead: shopctl deploy ${ctx.environment} ${target.version}` });
   }
@@ -44,7 +50,9 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
     const steps = [
       ['image', `${pre.imageRef} -> ${shortId(image.id)}${retag ? ' (tag moved back to it)' : ''}; no build, no migrations`],
       ['lock', ctx.statePath('deploy.lock')],
-      ['rollout', `start ${opts.replicas ?? running.length} api beside ${running.length} old, wait healthy, switch nginx, drain, stop old, smoke-check`],
+      swarm
+        ? ['rollout', `docker stack deploy ${ctx.projectName} with ${target.version}: swarm replaces the api tasks start-first and rolls back by itself on failure; shopctl follows, smoke-checks`]
+        : ['rollout', `start ${opts.replicas ?? running.length} api beside ${running.length} old, wait healthy, switch nginx, drain, stop old, smoke-check`],
       ['record', ctx.statePath('releases.json')],
     ];
     return {
@@ -67,28 +75,71 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
     services: [...pre.model.services.keys()],
   };
   try {
+    const leading: Parameters<Context['output']['tasks']>[0] = [
+      {
+        title: 'Take the deploy lock',
+        task: async (_c, task) => {
+          lock = await takeDeployLock(ctx, opts, 'rollback', target.version, (holder) => (task.output = `waiting for ${holder}`));
+          task.title = `Deploy lock taken (${lock.dir})`;
+        },
+      },
+      {
+        title: `Image of ${target.version}`,
+        task: async (_c, task) => {
+          if (retag) {
+            const { repository, tag } = splitImage(pre.imageRef);
+            await tagImage(docker, image.id, repository, tag);
+          }
+          task.title = `Image ${pre.imageRef} (${shortId(image.id)})${retag ? ': tag moved back to the released image' : ''}`;
+        },
+      },
+    ];
+    if (swarm) {
+      const result = await executeSwarmRollout(
+        ctx,
+        {
+          version: target.version,
+          imageRef: pre.imageRef,
+          replicas: opts.replicas,
+          healthTimeoutMs: rolloutOpts.healthTimeoutMs,
+          runMigrations: false,
+          // The exact image kept on this host (by id); nodes without it resolve the tag themselves.
+          resolveImage: 'never',
+          model: pre.model,
+        },
+        leading,
+        async (outcome, state, error) => {
+          if (!lock) return undefined;
+          return recorder.record(outcome, { version: target.version, image: image as ImageInfo, imageRef: pre.imageRef, replicas: state.replicas, ...(error ? { error } : {}) });
+        },
+      );
+      const pinned = await pinVersionInEnvFile(ctx, target.version).catch((e: unknown) => {
+        ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
+        return false;
+      });
+      return {
+        exitCode: result.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
+        data: {
+          environment: ctx.environment,
+          orchestrator: 'swarm',
+          stack: ctx.projectName,
+          from: current?.version ?? null,
+          to: target.version,
+          imageId: image.id,
+          replicas: result.state.replicas,
+          update: result.state.result ? { result: result.state.result.result, message: result.state.result.message, durationMs: result.state.updateMs ?? null } : null,
+          unconverged: result.state.unconverged,
+          durationMs: Date.now() - startedAt,
+          release: result.release,
+          envFilePinned: pinned,
+        },
+        human: swarmSummary(`Rolled back ${ctx.environment} from ${current?.version ?? '(unknown)'} to`, target.version, result, startedAt, pinned),
+      };
+    }
     const result = await executeRollout(
       ctx,
       rolloutOpts,
-      [
-        {
-          title: 'Take the deploy lock',
-          task: async (_c, task) => {
-            lock = await takeDeployLock(ctx, opts, 'rollback', target.version, (holder) => (task.output = `waiting for ${holder}`));
-            task.title = `Deploy lock taken (${lock.dir})`;
-          },
-        },
-        {
-          title: `Image of ${target.version}`,
-          task: async (_c, task) => {
-            if (retag) {
-              const { repository, tag } = splitImage(pre.imageRef);
-              await tagImage(docker, image.id, repository, tag);
-            }
-            task.title = `Image ${pre.imageRef} (${shortId(image.id)})${retag ? ': tag moved back to the released image' : ''}`;
-          },
-        },
-      ],
+      leading,
       async (outcome, state, error) => {
         if (!lock) return undefined;
         return recorder.record(outcome, { version: target.version, image: image as ImageInfo, imageRef: pre.imageRef, replicas: state.replicas, ...(error ? { error } : {}) });

@@ -12,6 +12,7 @@ import { displayName, findContainers, publishedAddress, sharedNetworkIp, shortId
 import { describeFailure, exitedCleanly, waitHealthy } from '../docker/health.js';
 import { readUpstreamFile, switchUpstream } from '../docker/nginx.js';
 import { SERVICES } from './shared.js';
+import { swarmProxyEndpoint } from './swarm-status.js';
 import { progress } from '../output.js';
 
 /** `node api/dist/cli/migrate.js` in a one-off container of the new image (docs/architecture.md, "The image"). */
@@ -64,7 +65,8 @@ function appVersionOf(info: Docker.ContainerInspectInfo): string | undefined {
 }
 
 /** The proxy's published HTTPS address (0.0.0.0 -> 127.0.0.1): what an operator's browser would reach. */
-export async function proxyEndpoint(ctx: Context): Promise<{ https?: { host: string; port: number }; http?: { host: string; port: number }; proxy: Docker.ContainerInspectInfo }> {
+export async function proxyEndpoint(ctx: Context): Promise<{ https?: { host: string; port: number }; http?: { host: string; port: number }; proxy?: Docker.ContainerInspectInfo }> {
+  if (ctx.orchestrator === 'swarm') return swarmProxyEndpoint(ctx);
   const docker = await ctx.docker();
   const proxy = (await findContainers(docker, ctx.projectName, { service: SERVICES.proxy })).at(-1);
   if (!proxy) throw new ShopctlError('The proxy service is not running', { exitCode: ExitCode.PREFLIGHT });

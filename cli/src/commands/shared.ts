@@ -4,6 +4,8 @@ import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { findContainers } from '../docker/containers.js';
 import { execIn } from '../docker/exec.js';
+import { serviceName } from '../swarm/stack.js';
+import { findService, serviceTasks, swarmNodes } from '../swarm/engine.js';
 
 /** Service names from docs/architecture.md. */
 export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy' } as const;
@@ -11,8 +13,18 @@ export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy' }
 /** The newest running container of a service, or a preflight error saying how to start it. */
 export async function runningContainer(ctx: Context, service: string): Promise<Docker.ContainerInspectInfo> {
   const docker = await ctx.docker();
-  const list = await findContainers(docker, ctx.projectName, { service });
+  const list = await findContainers(docker, ctx.scope, { service });
   const last = list.at(-1);
+  if (!last && ctx.orchestrator === 'swarm') {
+    // exec reaches containers of this node only: say where swarm runs the task instead.
+    const where = await taskNodes(docker, serviceName(ctx.projectName, service)).catch(() => [] as string[]);
+    throw new ShopctlError(`No running "${service}" task of swarm stack "${ctx.projectName}" on this node`, {
+      exitCode: ExitCode.PREFLIGHT,
+      hint: where.length
+        ? `Swarm runs ${serviceName(ctx.projectName, service)} on ${where.join(', ')}: run shopctl there (the stateful services are pinned to labelled nodes, docs/swarm.md).`
+        : `Is the stack deployed (shopctl --orchestrator swarm status)? Right stack name (-p)? docker service ps ${serviceName(ctx.projectName, service)} says why no task runs.`,
+    });
+  }
   if (!last) {
     throw new ShopctlError(`No running "${service}" container in Compose project "${ctx.projectName}"`, {
       exitCode: ExitCode.PREFLIGHT,
@@ -20,6 +32,15 @@ export async function runningContainer(ctx: Context, service: string): Promise<D
     });
   }
   return docker.getContainer(last.Id).inspect();
+}
+
+/** Host names of the nodes where a swarm service's tasks run. */
+async function taskNodes(docker: Docker, name: string): Promise<string[]> {
+  const service = await findService(docker, name);
+  if (!service) return [];
+  const nodes = await swarmNodes(docker);
+  const running = (await serviceTasks(docker, service.ID)).filter((t) => t.DesiredState === 'running');
+  return [...new Set(running.map((t) => nodes.find((n) => n.id === t.NodeID)?.hostname || (t.NodeID ?? '?')))];
 }
 
 export function containerEnv(info: Docker.ContainerInspectInfo): Map<string, string> {

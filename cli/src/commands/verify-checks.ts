@@ -33,6 +33,10 @@ export interface HardeningContext {
   proxyService: string;
   /** uid of every process in the container (from the Engine's top), when it runs. */
   processUids: number[] | undefined;
+  /** The container is a swarm task (docker stack deploy): some settings exist only daemon-wide there. */
+  swarm?: boolean | undefined;
+  /** The daemon sets no-new-privileges for every container (`docker info`: name=no-new-privileges). */
+  daemonNoNewPrivileges?: boolean | undefined;
 }
 
 export type HardeningCheck = { id: string; run: (info: Docker.ContainerInspectInfo, ctx: HardeningContext) => Verdict };
@@ -61,7 +65,13 @@ export const HARDENING_CHECKS: HardeningCheck[] = [
   { id: 'read-only', run: (info) => (info.HostConfig.ReadonlyRootfs ? pass('read-only root filesystem') : fail('root filesystem is writable (read_only: true + tmpfs)')) },
   {
     id: 'no-new-privileges',
-    run: (info) => ((info.HostConfig.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(:true|=true)?$/.test(o)) ? pass('no-new-privileges') : fail('security_opt lacks no-new-privileges:true')),
+    run: (info, c) => {
+      if ((info.HostConfig.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(:true|=true)?$/.test(o))) return pass('no-new-privileges');
+      // The daemon-wide setting does not show in the container's SecurityOpt, only in `docker info`.
+      if (c.daemonNoNewPrivileges) return pass('no-new-privileges set by the daemon for every container (daemon.json)');
+      if (c.swarm) return fail('swarm ignores security_opt: set "no-new-privileges": true in /etc/docker/daemon.json on every node (docs/swarm.md)');
+      return fail('security_opt lacks no-new-privileges:true');
+    },
   },
   {
     id: 'cap-drop',
@@ -82,7 +92,15 @@ export const HARDENING_CHECKS: HardeningCheck[] = [
       return fail('no CPU limit (cpus)');
     },
   },
-  { id: 'pids-limit', run: (info) => (info.HostConfig.PidsLimit && info.HostConfig.PidsLimit > 0 ? pass(`pids_limit ${info.HostConfig.PidsLimit}`) : fail('no pids limit (pids_limit)')) },
+  {
+    id: 'pids-limit',
+    run: (info, c) => {
+      if (info.HostConfig.PidsLimit && info.HostConfig.PidsLimit > 0) return pass(`pids_limit ${info.HostConfig.PidsLimit}`);
+      // Documented, not silent: the stack file format (docker stack deploy, CLI 28) rejects both pids keys.
+      if (c.swarm) return exempt('no pids limit: docker stack deploy cannot set one (its file format has no pids key; docs/swarm.md)');
+      return fail('no pids limit (pids_limit)');
+    },
+  },
   {
     id: 'healthcheck',
     run: (info) => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
 import type { CommandModule, CommandOutcome } from '../program.js';
@@ -9,11 +10,13 @@ import { renderJunit, type CheckResult } from '../core/junit.js';
 import { writeFileAtomic } from '../core/fs-atomic.js';
 import { jsonBody, request, type HttpResponse } from '../core/http.js';
 import { renderTable } from '../core/table.js';
-import { findContainers, displayName, LABEL, serviceOf, shortId } from '../docker/containers.js';
+import { LABEL, containerNumber, findContainers, displayName, serviceOf, shortId } from '../docker/containers.js';
 import { execIn } from '../docker/exec.js';
 import { exitedCleanly } from '../docker/health.js';
 import { snapshot } from './health.js';
 import { proxyEndpoint } from './rollout.js';
+import { swarmSnapshot } from './swarm-status.js';
+import { swarmState } from '../swarm/engine.js';
 import { PG_EXEC_USER, SERVICES, containerSetting, postgresTarget } from './shared.js';
 import { HARDENING_CHECKS, exempt, fail, headerChecks, parseExemptions, pass, skip, tlsHandshake, type Verdict } from './verify-checks.js';
 
@@ -62,12 +65,24 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<Command
   const env = ctx.environment;
 
   // ---- stack --------------------------------------------------------------------------------
-  const snap = await snapshot(ctx);
-  await runner.check('stack', 'services-healthy', () => {
-    const bad = snap.services.filter((s) => s.defined && !s.healthy);
-    if (snap.services.length === 0) return fail(`no containers in project ${ctx.projectName}`);
-    return bad.length ? fail(`not healthy: ${bad.map((s) => `${s.service} (${s.containers.map((c) => c.state).join(',') || 'missing'})`).join(', ')}`) : pass(`${snap.services.length} service(s) healthy`);
-  });
+  const swarm = ctx.orchestrator === 'swarm';
+  if (swarm) {
+    const snap = await swarmSnapshot(ctx);
+    await runner.check('stack', 'services-healthy', () => {
+      const bad = snap.services.filter((s) => s.defined && !s.healthy);
+      if (snap.services.length === 0) return fail(`no services in swarm stack ${ctx.projectName}`);
+      return bad.length
+        ? fail(`not healthy: ${bad.map((s) => `${s.service} (${s.running}/${s.desired}${s.lastError ? `, ${s.lastError}` : ''}${s.update ? `, update ${s.update.state}` : ''})`).join(', ')}`)
+        : pass(`${snap.services.length} service(s) run all their replicas (${snap.services.map((s) => `${s.service} ${s.running}/${s.desired}`).join(', ')})`);
+    });
+  } else {
+    const snap = await snapshot(ctx);
+    await runner.check('stack', 'services-healthy', () => {
+      const bad = snap.services.filter((s) => s.defined && !s.healthy);
+      if (snap.services.length === 0) return fail(`no containers in project ${ctx.projectName}`);
+      return bad.length ? fail(`not healthy: ${bad.map((s) => `${s.service} (${s.containers.map((c) => c.state).join(',') || 'missing'})`).join(', ')}`) : pass(`${snap.services.length} service(s) healthy`);
+    });
+  }
 
   // ---- through nginx ------------------------------------------------------------------------
   let endpoint: Awaited<ReturnType<typeof proxyEndpoint>> | undefined;
@@ -163,14 +178,16 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<Command
   }
 
   // ---- container hardening ------------------------------------------------------------------
-  const containers = await findContainers(docker, ctx.projectName, { all: true });
+  // Swarm: the running tasks on this node (exited containers there are swarm's task history).
+  const containers = await findContainers(docker, ctx.scope, { all: !swarm });
+  const daemonNoNewPrivileges = swarm ? (await swarmState(docker)).daemonNoNewPrivileges : false;
   const perService = new Map<string, number>();
-  for (const c of containers) perService.set(c.Labels[LABEL.service] ?? '?', (perService.get(c.Labels[LABEL.service] ?? '?') ?? 0) + 1);
+  for (const c of containers) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
   for (const c of containers) {
     const info = await docker.getContainer(c.Id).inspect();
     const service = serviceOf(info);
-    // Replicas get their container number, so every row has its own id.
-    const group = (perService.get(service) ?? 0) > 1 ? `hardening.${service}-${c.Labels[LABEL.number] ?? shortId(c.Id)}` : `hardening.${service}`;
+    // Replicas get their container number (swarm: task slot), so every row has its own id.
+    const group = (perService.get(service) ?? 0) > 1 ? `hardening.${service}-${containerNumber(c) || shortId(c.Id)}` : `hardening.${service}`;
     if (!info.State.Running) {
       runner.record(group, 'running', exitedCleanly(info) ? skip(`${displayName(info)} is a one-shot helper that completed; not checked at run time`) : fail(`${displayName(info)} is ${info.State.Status}`));
       continue;
@@ -186,7 +203,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<Command
     const exemptions = parseExemptions(info.Config.Labels?.[LABEL.verifyExempt]);
     for (const check of HARDENING_CHECKS) {
       await runner.check(group, check.id, () => {
-        const verdict = check.run(info, { environment: env, service, proxyService: SERVICES.proxy, processUids: uids });
+        const verdict = check.run(info, { environment: env, service, proxyService: SERVICES.proxy, processUids: uids, swarm, daemonNoNewPrivileges });
         const reason = exemptions.get(check.id);
         return verdict.status === 'fail' && reason ? exempt(`${reason} (${verdict.detail})`) : verdict;
       });
@@ -209,12 +226,23 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<Command
   };
 }
 
+/** A secret as the compose files name it (`secrets: <name>: file:`), read from this host; undefined when absent. */
+async function secretFromFiles(ctx: Context, name: string): Promise<string | undefined> {
+  try {
+    const file = (await ctx.model()).secrets.get(name)?.file;
+    return file ? (await readFile(resolve(ctx.projectDir, file), 'utf8')).replace(/\r?\n$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function journey(ctx: Context, runner: Runner, get: (path: string, init?: Parameters<typeof request>[1]) => Promise<HttpResponse>): Promise<void> {
   const docker = await ctx.docker();
-  const api = (await findContainers(docker, ctx.projectName, { service: SERVICES.api })).at(-1);
+  const api = (await findContainers(docker, ctx.scope, { service: SERVICES.api })).at(-1);
   const apiInfo = api ? await docker.getContainer(api.Id).inspect() : undefined;
-  const adminUser = apiInfo ? ((await containerSetting(docker, apiInfo, 'ADMIN_USERNAME').catch(() => undefined)) ?? 'admin') : 'admin';
-  const adminPassword = apiInfo ? await containerSetting(docker, apiInfo, 'ADMIN_PASSWORD').catch(() => undefined) : undefined;
+  const adminUser = apiInfo ? ((await containerSetting(docker, apiInfo, 'ADMIN_USERNAME').catch(() => undefined)) ?? 'admin') : (ctx.envValues.get('ADMIN_USERNAME') ?? 'admin');
+  // No api task on this node (swarm): the secret file the stack was deployed from.
+  const adminPassword = apiInfo ? await containerSetting(docker, apiInfo, 'ADMIN_PASSWORD').catch(() => undefined) : await secretFromFiles(ctx, 'admin_password');
   const tag = `verify${randomBytes(4).toString('hex')}`;
   const password = randomBytes(18).toString('base64url');
   const created: { userId?: number; productId?: number; orderId?: number } = {};

@@ -18,6 +18,8 @@ export interface ServiceModel {
   replicas?: number | undefined;
   /** `restart:` policy ("no" marks one-shot helpers that exit 0 by design). */
   restart?: string | undefined;
+  /** `deploy.placement.constraints` (swarm only; Compose ignores them). */
+  constraints: string[];
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -42,6 +44,7 @@ export function parseComposeModel(text: string): ComposeModel {
         secrets: Array.isArray(s.secrets) ? s.secrets.map((x) => (isRecord(x) ? String(x.source) : String(x))) : [],
         replicas: isRecord(s.deploy) && s.deploy.replicas !== undefined ? Number(s.deploy.replicas) : s.scale !== undefined ? Number(s.scale) : undefined,
         restart: typeof s.restart === 'string' ? s.restart : undefined,
+        constraints: isRecord(s.deploy) && isRecord(s.deploy.placement) && Array.isArray(s.deploy.placement.constraints) ? s.deploy.placement.constraints.map(String) : [],
       });
     }
   }

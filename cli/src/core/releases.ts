@@ -22,6 +22,8 @@ const releaseSchema = z.object({
   replicas: z.number().int().nonnegative().optional(),
   backup: z.string().nullable().optional(),
   error: z.string().optional(),
+  /** Absent in histories written before swarm support: those were Compose. */
+  orchestrator: z.enum(['compose', 'swarm']).optional(),
 });
 
 const historySchema = z.object({

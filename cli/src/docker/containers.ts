@@ -10,27 +10,55 @@ export const LABEL = {
   verifyExempt: 'shopctl.verify.exempt',
 } as const;
 
+/** Swarm's labels on the containers of a `docker stack deploy` (no Compose labels there). */
+export const SWARM_CONTAINER_LABEL = {
+  stack: 'com.docker.stack.namespace',
+  service: 'com.docker.swarm.service.name',
+  taskName: 'com.docker.swarm.task.name',
+} as const;
+
+/** Where containers come from: a Compose project, or (on this node) the tasks of a swarm stack. */
+export type ContainerScope = { kind: 'compose'; project: string } | { kind: 'swarm'; stack: string };
+
 export interface FindOptions {
   service?: string;
   /** Include stopped containers. */
   all?: boolean;
 }
 
-/** The project's service containers (never one-off `run` containers), oldest first. */
-export async function findContainers(docker: Docker, project: string, opts: FindOptions = {}): Promise<Docker.ContainerInfo[]> {
-  const label = [`${LABEL.project}=${project}`, `${LABEL.oneoff}=False`];
-  if (opts.service) label.push(`${LABEL.service}=${opts.service}`);
+/** The project's service containers (never one-off `run` containers), oldest first. A plain string is a Compose project. */
+export async function findContainers(docker: Docker, scope: string | ContainerScope, opts: FindOptions = {}): Promise<Docker.ContainerInfo[]> {
+  const where: ContainerScope = typeof scope === 'string' ? { kind: 'compose', project: scope } : scope;
+  let label: string[];
+  if (where.kind === 'swarm') {
+    // shopctl's one-off jobs carry no stack label on their containers: never taken for a replica.
+    label = [`${SWARM_CONTAINER_LABEL.stack}=${where.stack}`];
+    if (opts.service) label.push(`${SWARM_CONTAINER_LABEL.service}=${where.stack}_${opts.service}`);
+  } else {
+    label = [`${LABEL.project}=${where.project}`, `${LABEL.oneoff}=False`];
+    if (opts.service) label.push(`${LABEL.service}=${opts.service}`);
+  }
   const list = await docker.listContainers({ all: opts.all ?? false, filters: { label } });
   return list.sort((a, b) => a.Created - b.Created || containerNumber(a) - containerNumber(b));
 }
 
-export function containerNumber(c: Docker.ContainerInfo): number {
-  return Number(c.Labels[LABEL.number] ?? 0);
+/** Compose's container number, or the swarm task's slot (`shop_api.2.<task id>`); 0 when neither. */
+export function containerNumber(c: Docker.ContainerInfo | Docker.ContainerInspectInfo): number {
+  const labels = ('Labels' in c ? c.Labels : c.Config.Labels) ?? {};
+  if (labels[LABEL.number]) return Number(labels[LABEL.number]);
+  const slot = /\.(\d+)\.[a-z0-9]+$/.exec(labels[SWARM_CONTAINER_LABEL.taskName] ?? '');
+  return slot ? Number(slot[1]) : 0;
 }
 
+/** The Compose service, or the swarm service without its `<stack>_` prefix. */
 export function serviceOf(c: Docker.ContainerInfo | Docker.ContainerInspectInfo): string {
-  const labels = 'Labels' in c ? c.Labels : c.Config.Labels;
-  return labels[LABEL.service] ?? '?';
+  const labels = ('Labels' in c ? c.Labels : c.Config.Labels) ?? {};
+  const compose = labels[LABEL.service];
+  if (compose) return compose;
+  const swarm = labels[SWARM_CONTAINER_LABEL.service];
+  const stack = labels[SWARM_CONTAINER_LABEL.stack];
+  if (swarm) return stack && swarm.startsWith(`${stack}_`) ? swarm.slice(stack.length + 1) : swarm;
+  return '?';
 }
 
 /** `/shop_api_3` -> `shop_api_3`. */
