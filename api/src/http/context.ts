@@ -17,6 +17,8 @@ export interface AppState {
   /** The raw verified JWT payload (koa-jwt writes it here). */
   jwt?: Record<string, unknown>;
   jwtOriginalError?: Error;
+  /** A 200 answer of ready bytes, written by the outermost middleware once the request is through (see sendBytes). */
+  bytes?: { contentType: string; body: Buffer };
 }
 
 export type AppContext = Koa.ParameterizedContext<AppState, RouterContext<AppState>>;

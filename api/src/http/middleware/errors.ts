@@ -9,6 +9,21 @@ import type { AppContext } from '../context.js';
 const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const QUIET_PATHS = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
 
+/**
+ * Answers 200 with bytes ready to send (a cached catalogue page). They are written only after every
+ * middleware has finished (the rate limiter may still refuse the request), with all headers in one
+ * writeHead: no per-header bookkeeping and none of Koa's body handling.
+ */
+export function sendBytes(ctx: AppContext, contentType: string, body: string | Buffer): void {
+  ctx.state.bytes = { contentType, body: typeof body === 'string' ? Buffer.from(body) : body };
+}
+
+function writeBytes(ctx: Koa.Context, requestId: string, bytes: { contentType: string; body: Buffer }): void {
+  ctx.respond = false;
+  ctx.res.writeHead(200, ['X-Request-Id', requestId, 'X-Content-Type-Options', 'nosniff', 'Content-Type', bytes.contentType, 'Content-Length', String(bytes.body.length)]);
+  ctx.res.end(bytes.body);
+}
+
 export function sendProblem(ctx: Koa.Context | AppContext, err: DomainError): void {
   const body = problemBody(err.code, err.message, err.extra, err.errors);
   ctx.status = body.status;
@@ -42,13 +57,13 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
     const incoming = ctx.get('x-request-id');
     const requestId = incoming !== '' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.set('X-Request-Id', requestId);
-    ctx.set('X-Content-Type-Options', 'nosniff');
     metrics.inFlight++;
     let failure: unknown;
     try {
       await next();
-      if (ctx.body == null) {
+      const bytes = (ctx.state as AppContext['state']).bytes;
+      if (bytes) writeBytes(ctx, requestId, bytes);
+      else if (ctx.body == null) {
         if (ctx.status === 404) sendProblem(ctx, new DomainError('not_found', `no resource at ${ctx.method} ${ctx.path}`));
         else if (ctx.status === 405) sendProblem(ctx, new DomainError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`));
         else if (ctx.status === 501) sendProblem(ctx, new DomainError('not_implemented', `${ctx.method} is not implemented`));
@@ -66,6 +81,11 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
         sendProblem(ctx, new DomainError('internal_error', `an unexpected error occurred; quote request id ${requestId} when reporting it`));
       }
     } finally {
+      // Every answer Koa sends carries them too (set here, last, so that sendBytes' answer has no header set before it).
+      if (!ctx.headerSent) {
+        ctx.set('X-Request-Id', requestId);
+        ctx.set('X-Content-Type-Options', 'nosniff');
+      }
       metrics.inFlight--;
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';

@@ -1,5 +1,6 @@
 import type { CatalogService } from '../../domain/catalog.js';
 import type { RouteRegistry } from '../registry.js';
+import { sendBytes } from '../middleware/errors.js';
 import { Category, IdParams, Product, ProductCreate, ProductList, ProductQuery, ProductUpdate } from '../schemas.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -14,9 +15,7 @@ export function productRoutes(r: RouteRegistry, catalog: CatalogService): void {
     query: ProductQuery,
     responses: { 200: { description: 'A page of products', schema: ProductList } },
     async handler(ctx, { query }) {
-      const json = await catalog.listJson(query);
-      ctx.set('Content-Type', JSON_TYPE);
-      ctx.body = json;
+      sendBytes(ctx, JSON_TYPE, await catalog.listJson(query));
     },
   });
   r.add({
@@ -28,9 +27,7 @@ export function productRoutes(r: RouteRegistry, catalog: CatalogService): void {
     params: IdParams,
     responses: { 200: { description: 'The product', schema: Product }, 404: { description: 'product_not_found' } },
     async handler(ctx, { params }) {
-      const json = await catalog.productJson(params.id);
-      ctx.set('Content-Type', JSON_TYPE);
-      ctx.body = json;
+      sendBytes(ctx, JSON_TYPE, await catalog.productJson(params.id));
     },
   });
   r.add({
