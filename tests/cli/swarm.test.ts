@@ -47,7 +47,7 @@ test('names: services, tasks, images', (t) => {
   t.false(sameImage(undefined, 'shop-api:1'));
 });
 
-test('the migration job: the api template on the new image, migrate instead of serve, no health check, no restart, a job', (t) => {
+test('the migration job: the api template on the new image, migrate instead of serve, no api alias, no health check, no restart, a job', (t) => {
   const template = {
     ContainerSpec: {
       Image: 'shop-api:1.3.0@sha256:aaa',
@@ -77,7 +77,9 @@ test('the migration job: the api template on the new image, migrate instead of s
   t.deepEqual(c.Labels, { 'shopctl.oneoff': 'migrate' });
   t.deepEqual(c.Secrets, template.ContainerSpec.Secrets);
   t.true(c.Init);
-  t.deepEqual(job.TaskTemplate.Networks, template.Networks);
+  // The same networks, but never the `api` alias: nginx would send requests to the job.
+  t.deepEqual(job.TaskTemplate.Networks, [{ Target: 'n1' }]);
+  t.deepEqual(template.Networks, [{ Target: 'n1', Aliases: ['api'] }]);
   t.deepEqual(job.TaskTemplate.RestartPolicy, { Condition: 'none', MaxAttempts: 0 });
   t.is(job.TaskTemplate.ForceUpdate, 0);
   // The api service's own template is not changed.

@@ -151,6 +151,17 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
       problems.push(`no ready node meets the placement of ${serviceName(ctx.projectName, p.service)} (${p.constraints.join(', ')})${p.fix.length ? `: label one, e.g. ${p.fix.join('; ')}` : ''} (docs/swarm.md, "Node labels")`);
     }
     if (!placement.length) checks.push({ name: 'placement', detail: `${nodes.length} node(s); every placement constraint is met` });
+    // Compose creates a missing bind-mount source; swarm rejects the task instead ("bind source path does not exist").
+    const missing = new Map<string, string[]>();
+    for (const s of model.services.values()) {
+      for (const source of s.bindSources) {
+        const path = resolve(ctx.projectDir, source);
+        if (!(await stat(path).then(() => true, () => false))) missing.set(path, [...(missing.get(path) ?? []), s.name]);
+      }
+    }
+    for (const [path, services] of missing) {
+      problems.push(`${ctx.display(path)} does not exist (bind-mounted by ${services.join(', ')}): swarm does not create it; create it on every node that runs them (mkdir -p ${ctx.display(path)})`);
+    }
   }
 
   if (problems.length) {

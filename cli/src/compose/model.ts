@@ -20,6 +20,8 @@ export interface ServiceModel {
   restart?: string | undefined;
   /** `deploy.placement.constraints` (swarm only; Compose ignores them). */
   constraints: string[];
+  /** Host paths bind-mounted into the service, as the resolved model writes them. */
+  bindSources: string[];
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -45,6 +47,7 @@ export function parseComposeModel(text: string): ComposeModel {
         replicas: isRecord(s.deploy) && s.deploy.replicas !== undefined ? Number(s.deploy.replicas) : s.scale !== undefined ? Number(s.scale) : undefined,
         restart: typeof s.restart === 'string' ? s.restart : undefined,
         constraints: isRecord(s.deploy) && isRecord(s.deploy.placement) && Array.isArray(s.deploy.placement.constraints) ? s.deploy.placement.constraints.map(String) : [],
+        bindSources: Array.isArray(s.volumes) ? s.volumes.map(bindSource).filter((v): v is string => v !== undefined) : [],
       });
     }
   }
@@ -55,6 +58,14 @@ export function parseComposeModel(text: string): ComposeModel {
     }
   }
   return { services, secrets };
+}
+
+/** The host path of a bind mount (long syntax `type: bind`, or a short `./a:/b` / `/a:/b:ro`); undefined otherwise. */
+function bindSource(v: unknown): string | undefined {
+  if (isRecord(v)) return v.type === 'bind' && typeof v.source === 'string' ? v.source : undefined;
+  if (typeof v !== 'string') return undefined;
+  const source = v.split(':')[0] ?? '';
+  return /^[./~]/.test(source) && v.includes(':') ? source : undefined;
 }
 
 /** `registry/shop-api:1.4.0` -> { repository: 'registry/shop-api', tag: '1.4.0' } (a port colon is not a tag). */

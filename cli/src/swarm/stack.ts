@@ -102,6 +102,7 @@ export function migrateJobName(stack: string): string {
 interface TaskTemplateLike {
   ContainerSpec?: { Image?: string; Args?: string[]; Env?: string[]; Labels?: Record<string, string>; Healthcheck?: unknown; [key: string]: unknown };
   RestartPolicy?: unknown;
+  Networks?: Array<{ Target?: string; Aliases?: string[]; [key: string]: unknown }>;
   [key: string]: unknown;
 }
 
@@ -110,7 +111,8 @@ interface TaskTemplateLike {
  * (its secrets, networks, environment, limits) on another image: the migrations of a new
  * version, before swarm starts replacing tasks. No health check, no restart, no stack label on
  * its container (so it is never taken for a replica), the stack label on the service (so
- * `docker stack rm` removes a leftover).
+ * `docker stack rm` removes a leftover). Its network attachments drop the `api` alias: in DNS
+ * it would be one more API address for nginx and Prometheus, dead once the job ends.
  */
 export interface JobSpec {
   Name: string;
@@ -136,6 +138,7 @@ export function migrationJobSpec(apiTemplate: TaskTemplateLike, opts: { stack: s
         Labels: { [SWARM_LABEL.oneoff]: 'migrate' },
         Healthcheck: { Test: ['NONE'] },
       },
+      Networks: (apiTemplate.Networks ?? []).map(({ Aliases: _aliases, ...rest }) => rest),
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
       ForceUpdate: 0,
     },
