@@ -5,45 +5,45 @@ import type { LimiterName, Metrics } from '../../observability/metrics.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AppContext, AppMiddleware } from '../context.js';
 
-export interface Verdict {
-  allowed: boolean;
-  remaining: number;
-  msBeforeNext: number;
+/** The requests of one key counted together in one event-loop turn, and the store's answer for all of them. */
+export interface Batch {
+  size: number;
+  /** The counter after the whole batch (refusals included); rejects only when no store (Redis nor memory) answered. */
+  result: Promise<RateLimiterRes>;
+}
+
+/** One request's place in its batch: it is allowed when the counter after it is within the limit. */
+export interface Ticket {
+  batch: Batch;
+  position: number;
 }
 
 export interface Limiter {
   name: LimiterName;
   points: number;
   limiter: RateLimiterRedis;
-  /** Counts one request for `key`; rejects only when no store (Redis nor memory) answered. */
-  consume(key: string): Promise<Verdict>;
-}
-
-/** The requests of one key counted together, and the store's answer for all of them. */
-interface Batch {
-  size: number;
-  /** The counter after the whole batch (refusals included); rejects only when no store answered. */
-  result: Promise<RateLimiterRes>;
-  send(): void;
+  /** Counts one request for `key`; the verdict comes with the batch's result. */
+  take(key: string): Ticket;
 }
 
 /**
  * Requests for the same key that arrive in the same event-loop turn are counted with one
  * `consume(key, n)`; request i of the batch is allowed when the counter after it is within the
  * limit, exactly as if each had been counted on its own, with one Redis call instead of n.
- * A request costs no promise of its own: it waits on its batch's and remembers its position.
+ * A request costs no promise of its own: it waits on its batch's and keeps its position.
  */
-function batched(limiter: RateLimiterRedis, points: number): (key: string) => Promise<Verdict> {
-  let pending = new Map<string, Batch>();
+function batched(limiter: RateLimiterRedis): (key: string) => Ticket {
+  let pending = new Map<string, { batch: Batch; send: () => void }>();
   const flush = () => {
     const batches = pending;
     pending = new Map();
-    for (const batch of batches.values()) batch.send();
+    for (const { send } of batches.values()) send();
   };
-  const open = (key: string): Batch => {
-    const batch = { size: 0 } as Batch;
+  const open = (key: string) => {
+    const batch: Batch = { size: 0, result: undefined as never };
+    let send!: () => void;
     batch.result = new Promise<RateLimiterRes>((resolve, reject) => {
-      batch.send = () => {
+      send = () => {
         limiter.consume(key, batch.size).then(resolve, (err: unknown) => {
           // Over the limit, rate-limiter-flexible rejects with the counter: an answer, not a failure.
           if (err instanceof RateLimiterRes) resolve(err);
@@ -51,16 +51,16 @@ function batched(limiter: RateLimiterRedis, points: number): (key: string) => Pr
         });
       };
     });
+    // Readers may await it only after serving (see globalRateLimit): a failure is theirs to handle, not unhandled.
+    batch.result.catch(() => undefined);
     if (pending.size === 0) setImmediate(flush);
-    pending.set(key, batch);
-    return batch;
+    const entry = { batch, send };
+    pending.set(key, entry);
+    return entry;
   };
-  return async (key) => {
-    const batch = pending.get(key) ?? open(key);
-    const position = ++batch.size;
-    const res = await batch.result;
-    const after = res.consumedPoints - batch.size + position;
-    return { allowed: after <= points, remaining: Math.max(points - after, 0), msBeforeNext: res.msBeforeNext };
+  return (key) => {
+    const { batch } = pending.get(key) ?? open(key);
+    return { batch, position: ++batch.size };
   };
 }
 
@@ -78,13 +78,13 @@ export function createLimiter(name: LimiterName, perMinute: number, redis: Redis
     rejectIfRedisNotReady: true,
     insuranceLimiter: new RateLimiterMemory({ keyPrefix: `${prefix}rl:${name}:mem`, points: perMinute, duration: 60 }),
   });
-  return { name, points: perMinute, limiter, consume: batched(limiter, perMinute) };
+  return { name, points: perMinute, limiter, take: batched(limiter) };
 }
 
 const EXEMPT = /^\/(health(\/|$)|metrics$)/;
 
-function rejected(ctx: AppContext, l: Limiter, res: Verdict, metrics: Metrics): DomainError {
-  const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+function rejected(ctx: AppContext, l: Limiter, msBeforeNext: number, metrics: Metrics): DomainError {
+  const retryAfter = Math.max(1, Math.ceil(msBeforeNext / 1000));
   ctx.set('Retry-After', String(retryAfter));
   ctx.set('RateLimit-Limit', String(l.points));
   ctx.set('RateLimit-Remaining', '0');
@@ -94,16 +94,17 @@ function rejected(ctx: AppContext, l: Limiter, res: Verdict, metrics: Metrics): 
 }
 
 /** Points left after this request, or the 429 to answer; never rejects. */
-async function count(ctx: AppContext, l: Limiter, key: string, metrics: Metrics, logger: Logger): Promise<number | DomainError> {
-  let verdict: Verdict;
+async function verdict(ctx: AppContext, l: Limiter, t: Ticket, metrics: Metrics, logger: Logger): Promise<number | DomainError> {
+  let res: RateLimiterRes;
   try {
-    verdict = await l.consume(key);
+    res = await t.batch.result;
   } catch (err) {
     // Both stores failed: let the request through rather than fail closed.
     logger.warn({ err, limiter: l.name }, 'rate limiter unavailable');
     return 0;
   }
-  return verdict.allowed ? verdict.remaining : rejected(ctx, l, verdict, metrics);
+  const after = res.consumedPoints - t.batch.size + t.position;
+  return after <= l.points ? l.points - after : rejected(ctx, l, res.msBeforeNext, metrics);
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
@@ -116,40 +117,38 @@ export function globalRateLimit(l: Limiter | null, metrics: Metrics, logger: Log
   const limiter = l;
   // Points each client had left after its last request (this replica's view; bounded).
   const lastRemaining = new Map<string, number>();
-  const remember = (key: string, left: number) => {
+  // Remembers the points left and throws the refusal.
+  const settle = (key: string, left: number | DomainError) => {
     if (lastRemaining.size > REMEMBERED_CLIENTS) lastRemaining.clear();
-    lastRemaining.set(key, left);
+    lastRemaining.set(key, left instanceof DomainError ? 0 : left);
+    if (left instanceof DomainError) throw left;
   };
   const margin = Math.max(10, Math.ceil(l.points / 10));
-  return async (ctx, next) => {
+
+  // Far from the limit, a read is served while the counter is checked: one Redis round trip less.
+  // The answer is only written once the verdict is in (see sendBytes), so a refusal still wins.
+  const servedWhileCounting = async (ctx: AppContext, next: () => Promise<unknown>, key: string, t: Ticket) => {
+    let failure: { err: unknown } | null = null;
+    try {
+      await next();
+    } catch (err) {
+      failure = { err };
+    }
+    settle(key, await verdict(ctx, limiter, t, metrics, logger));
+    if (failure) throw failure.err;
+  };
+  // Near the limit (or after a refusal) the check comes first, so a flood does no work.
+  const countedFirst = async (ctx: AppContext, next: () => Promise<unknown>, key: string, t: Ticket) => {
+    settle(key, await verdict(ctx, limiter, t, metrics, logger));
+    return next();
+  };
+
+  return (ctx, next) => {
     if (EXEMPT.test(ctx.path)) return next();
     const key = ctx.state.user ? `u:${ctx.state.user.id}` : `ip:${ctx.ip}`;
-    if (SAFE_METHODS.has(ctx.method) && (lastRemaining.get(key) ?? 0) > margin) {
-      // Far from the limit, a read is served while the counter is checked: one Redis round trip
-      // less. Near the limit (or after a refusal) the check comes first, so a flood does no work.
-      const counted = count(ctx, limiter, key, metrics, logger);
-      let failure: { err: unknown } | null = null;
-      try {
-        await next();
-      } catch (err) {
-        failure = { err };
-      }
-      const left = await counted;
-      if (left instanceof DomainError) {
-        remember(key, 0);
-        throw left;
-      }
-      remember(key, left);
-      if (failure) throw failure.err;
-      return;
-    }
-    const left = await count(ctx, limiter, key, metrics, logger);
-    if (left instanceof DomainError) {
-      remember(key, 0);
-      throw left;
-    }
-    remember(key, left);
-    return next();
+    const ticket = limiter.take(key);
+    if (SAFE_METHODS.has(ctx.method) && (lastRemaining.get(key) ?? 0) > margin) return servedWhileCounting(ctx, next, key, ticket);
+    return countedFirst(ctx, next, key, ticket);
   };
 }
 
@@ -157,7 +156,7 @@ export function globalRateLimit(l: Limiter | null, metrics: Metrics, logger: Log
 export function authRateLimit(l: Limiter | null, metrics: Metrics, logger: Logger): AppMiddleware {
   if (!l) return (_ctx, next) => next();
   return async (ctx, next) => {
-    const left = await count(ctx, l, `ip:${ctx.ip}`, metrics, logger);
+    const left = await verdict(ctx, l, l.take(`ip:${ctx.ip}`), metrics, logger);
     if (left instanceof DomainError) throw left;
     return next();
   };
