@@ -66,16 +66,41 @@ interface CompiledRoute {
   methods: ReadonlySet<string>;
   template: string;
   hasParams: boolean;
-  run: (ctx: AppContext) => Promise<unknown>;
+  run: (ctx: AppContext) => unknown;
 }
 
 /** The middleware chain of one route, composed once at startup instead of per request. */
-function chain(stack: AppMiddleware[]): (ctx: AppContext) => Promise<unknown> {
+function chain(stack: AppMiddleware[]): (ctx: AppContext) => unknown {
   const done = () => Promise.resolve();
-  return stack.reduceRight<(ctx: AppContext) => Promise<unknown>>(
-    (next, mw) => (ctx) => Promise.resolve(mw(ctx, () => next(ctx))),
+  return stack.reduceRight<(ctx: AppContext) => unknown>(
+    // The last step (validation and handler) never calls next: no closure for it.
+    (next, mw) => (next === done ? (ctx) => mw(ctx, done) : (ctx) => mw(ctx, () => Promise.resolve(next(ctx)))),
     done,
   );
+}
+
+/** Validated query strings kept per route: a repeated query skips parsing and validation. */
+const QUERY_CACHE_ENTRIES = 500;
+const QUERY_CACHE_MAX_LENGTH = 512;
+
+/**
+ * Parses and validates `ctx.query` with `schema`, remembering the (frozen) result by the raw query
+ * string: the same string always gives the same result. Invalid queries are not remembered.
+ */
+function queryParser(schema: z.ZodType): (ctx: AppContext) => unknown {
+  const seen = new Map<string, unknown>();
+  return (ctx) => {
+    const raw = ctx.querystring;
+    const hit = seen.get(raw);
+    if (hit !== undefined) return hit;
+    const parsed = Object.freeze(parseOrThrow(schema, ctx.query, 'query'));
+    if (raw.length <= QUERY_CACHE_MAX_LENGTH) {
+      // Oldest first (a Map keeps insertion order): a flood of distinct queries only churns the cache.
+      if (seen.size >= QUERY_CACHE_ENTRIES) seen.delete(seen.keys().next().value!);
+      seen.set(raw, parsed);
+    }
+    return parsed;
+  };
 }
 
 const EMPTY = Object.freeze({});
@@ -154,14 +179,15 @@ export class RouteRegistry {
       if (route.auth === 'admin') stack.push(guards.admin);
       if (route.before) stack.push(...route.before);
       const { params, query, body, handler } = route;
-      stack.push(async (ctx) => {
-        const input = {
+      const parseQuery = query ? queryParser(query) : () => EMPTY;
+      // Synchronous: a validation error is thrown to the caller, the handler's promise returned as is.
+      stack.push((ctx) =>
+        handler(ctx, {
           params: params ? parseOrThrow(params, ctx.params, 'path') : EMPTY,
-          query: query ? parseOrThrow(query, ctx.query, 'query') : EMPTY,
+          query: parseQuery(ctx),
           body: body ? parseOrThrow(body, ctx.request.body ?? {}, 'body') : undefined,
-        };
-        await handler(ctx, input);
-      });
+        }),
+      );
       const layer = compiler.register(route.path, [route.method.toUpperCase()], stack as never, { name: `${route.method} ${route.path}` }) as Layer<AppState, AppContext>;
       compiled.push({ layer, methods: new Set(layer.methods), template: route.path, hasParams: layer.paramNames.length > 0, run: chain(stack) });
     }

@@ -53,7 +53,7 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
  */
 export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: Logger = logger): Koa.Middleware {
   return async (ctx: Koa.Context, next: Koa.Next) => {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     const incoming = ctx.get('x-request-id');
     const requestId = incoming !== '' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
@@ -87,7 +87,7 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
         ctx.set('X-Content-Type-Options', 'nosniff');
       }
       metrics.inFlight--;
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const seconds = (performance.now() - start) / 1000;
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       const status = ctx.status;
       metrics.observeRequest(ctx.method, route, status, seconds);
