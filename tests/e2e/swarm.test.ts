@@ -185,7 +185,8 @@ function cleanupSync(): void {
   if (volumes.length) run(['volume', 'rm', '-f', ...volumes]);
   if (setup.nodeId && setup.labelsAdded.length) run(['node', 'update', ...setup.labelsAdded.flatMap((l) => ['--label-rm', l]), setup.nodeId]);
   setup.labelsAdded = [];
-  for (const tag of Object.values(v)) run(['image', 'rm', `${API_IMAGE}:${tag}`]);
+  // Children first: v2 and broken are built FROM v1.
+  for (const tag of [v.broken, v.two, v.one]) run(['image', 'rm', `${API_IMAGE}:${tag}`]);
   if (setup.ownSwarm) run(['swarm', 'leave', '--force']);
   setup.ownSwarm = false;
   rmSync(scratch, { recursive: true, force: true });

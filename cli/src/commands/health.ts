@@ -135,7 +135,9 @@ async function swarmHealthOnce(ctx: Context): Promise<{ exitCode: number; data: 
   const api = await apiHealth(ctx);
   const unhealthy = services.filter((s) => s.defined && !s.healthy).map((s) => s.service);
   const ok = unhealthy.length === 0 && api.healthy;
-  const verdict = ok ? 'All services healthy.' : `Not healthy: ${[...unhealthy.map((u) => `${u}${services.find((s) => s.service === u)?.lastError ? ` (${services.find((s) => s.service === u)?.lastError})` : ''}`), ...(api.healthy ? [] : ['API /health'])].join(', ')}`;
+  // Swarm's last task error says why a service is short of tasks (no suitable node, no such image...).
+  const why = (name: string) => services.find((s) => s.service === name)?.lastError;
+  const verdict = ok ? 'All services healthy.' : `Not healthy: ${[...unhealthy.map((u) => (why(u) ? `${u} (${why(u)})` : u)), ...(api.healthy ? [] : ['API /health'])].join(', ')}`;
   return {
     exitCode: ok ? ExitCode.OK : ExitCode.UNHEALTHY,
     data: { at: new Date().toISOString(), orchestrator: 'swarm', stack: ctx.projectName, healthy: ok, unhealthy, services, api },
