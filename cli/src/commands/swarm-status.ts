@@ -4,7 +4,7 @@ import { ShopctlError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatDuration } from '../core/time.js';
 import { healthOf, type HealthState } from '../docker/health.js';
-import { nodeAddress, serviceTasks, stackServices, swarmState, type ServiceInfo } from '../swarm/engine.js';
+import { nodeAddress, requireManager, serviceTasks, stackServices, swarmState, type ServiceInfo } from '../swarm/engine.js';
 import { serviceName, shortServiceName } from '../swarm/stack.js';
 import { taskFailure, type TaskLike } from '../swarm/update.js';
 import { SERVICES } from './shared.js';
@@ -67,10 +67,8 @@ function desiredOf(s: ServiceInfo, tasks: readonly TaskLike[]): { mode: SwarmSer
 /** Every service of the stack with its tasks; the containers on this node are inspected for their health. */
 export async function swarmSnapshot(ctx: Context): Promise<{ services: SwarmServiceSnapshot[]; nodeId: string }> {
   const docker = await ctx.docker();
-  const swarm = await swarmState(docker);
-  if (swarm.state !== 'active') {
-    throw new ShopctlError(`This Docker Engine is not part of a swarm (swarm state: ${swarm.state})`, { exitCode: ExitCode.PREFLIGHT, hint: 'Run shopctl on a manager of the swarm, or without --orchestrator swarm.' });
-  }
+  // Only a manager's Engine API lists services and tasks.
+  const swarm = await requireManager(docker);
   let expected: string[] | undefined;
   try {
     expected = [...(await ctx.stackModel()).services.keys()];
