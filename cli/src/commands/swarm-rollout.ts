@@ -48,8 +48,8 @@ export interface SwarmRolloutState {
   smoke?: { requests: number; version: string | null } | undefined;
   /** What the failed tasks said (health checks, logs), for a rolled-back update. */
   evidence?: string | undefined;
-  /** shopctl asked swarm to roll back (deadline passed, or interrupted). */
-  requestedRollback: boolean;
+  /** shopctl asked swarm to roll back (deadline passed, or interrupted): why. */
+  requestedRollback: string | false;
   /** Swarm replaced the api tasks (false: the deploy left the api service's tasks as they were). */
   updated: boolean;
   /** Why swarm began rolling back (its UpdateStatus message then; at the end it only says "rollback completed"). */
@@ -186,9 +186,9 @@ async function followUpdate(ctx: Context, opts: SwarmRolloutOptions, state: Swar
       if (ours && service.UpdateStatus?.State === 'updating') {
         // The previous version still serves beside the new tasks: hand it back to swarm, as failure_action would.
         await requestRollback(docker, service.ID);
-        state.requestedRollback = true;
+        state.requestedRollback = interrupted ? 'interrupted' : `not running and healthy within ${formatDuration(deadlineMs)}`;
         askedAt = Date.now();
-        show(`${interrupted ? 'interrupted' : `not done within ${formatDuration(deadlineMs)}`}: asked swarm to roll ${API_NAME(ctx)} back`);
+        show(`${state.requestedRollback}: asked swarm to roll ${API_NAME(ctx)} back`);
       } else if (!ours || service.UpdateStatus?.State !== 'rollback_started') {
         if (interrupted) throw new ShopctlError('Interrupted while swarm started the new version', { exitCode: ExitCode.INTERRUPTED });
         return { done: true, result: 'failing', message: `not running all ${state.replicas} replica(s) of ${opts.version} within ${formatDuration(deadlineMs)}: ${verdict.line}` };
@@ -308,7 +308,8 @@ function swarmFailure(ctx: Context, opts: SwarmRolloutOptions, state: SwarmRollo
   const v = state.result;
   const name = API_NAME(ctx);
   if (v?.result === 'rolled_back') {
-    return new ShopctlError(`${opts.version} failed and swarm rolled ${name} back${state.requestedRollback ? ' (shopctl asked it to)' : ''}: ${state.rollbackReason ?? v.message}`, {
+    const why = state.requestedRollback ? `${state.requestedRollback}, so shopctl asked swarm to roll ${name} back (${v.message})` : `swarm rolled ${name} back: ${state.rollbackReason ?? v.message}`;
+    return new ShopctlError(`${opts.version} failed: ${why}`, {
       exitCode: ExitCode.ROLLED_BACK,
       detail: state.evidence,
       hint: `The previous version${state.previousImage ? ` (${state.previousImage})` : ''} kept serving throughout. The output above says why the new tasks failed.`,
