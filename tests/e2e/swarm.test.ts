@@ -175,7 +175,8 @@ function cleanupSync(): void {
   if (services.length) run(['service', 'rm', ...services]);
   // Task containers go away with their services; networks only once they have.
   for (let i = 0; i < 60 && run(['ps', '-aq', '--filter', filter]).length > 0; i += 1) execFileSync('sleep', ['1']);
-  const containers = run(['ps', '-aq', '--filter', filter]);
+  // The migration job's containers carry no stack label (never taken for a replica): by service name.
+  const containers = [...run(['ps', '-aq', '--filter', filter]), ...run(['ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${STACK}_shopctl-migrate`])];
   if (containers.length) run(['rm', '-f', '-v', ...containers]);
   for (const kind of ['secret', 'config', 'network']) {
     const ids = run([kind, 'ls', '-q', '--filter', filter]);
