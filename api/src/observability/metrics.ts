@@ -28,9 +28,88 @@ export interface MetricsSummary {
   error_rate: number;
 }
 
-interface HttpChild {
-  counter: ReturnType<Counter<'method' | 'route' | 'status_code'>['labels']>;
-  histogram: ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>;
+type HttpLabels = { method: string; route: string; status_code: string };
+
+interface HttpSeries {
+  labels: HttpLabels;
+  /** Observations per bucket (not cumulative); the last slot is above the largest bound. */
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/** What prom-client's registry reads from a metric: the same shape its Counter and Histogram return. */
+interface Exposed {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  labelNames: readonly string[];
+  aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; aggregator: 'sum'; values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }> }>;
+  reset(): void;
+}
+
+const HTTP_LABELS = ['method', 'route', 'status_code'] as const;
+export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * http_requests_total and http_request_duration_seconds kept as plain numbers, one series per
+ * method, route and status: a request costs a Map lookup and a few additions. prom-client hashes
+ * the label set on every inc() and observe(), bound children included. The registry serializes
+ * both exactly like prom-client's own Counter and Histogram (the tests compare the text).
+ */
+export class HttpMetrics {
+  private series = new Map<string, HttpSeries>();
+
+  constructor(private readonly bounds: readonly number[]) {}
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = { labels: { method, route, status_code: String(status) }, buckets: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 };
+      this.series.set(key, s);
+    }
+    let i = 0;
+    while (i < this.bounds.length && seconds > this.bounds[i]!) i++;
+    s.buckets[i]!++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  counter(name: string, help: string): Exposed {
+    const values = () => [...this.series.values()].map((s) => ({ labels: s.labels, value: s.count }));
+    return this.exposed(name, help, 'counter', values);
+  }
+
+  histogram(name: string, help: string): Exposed {
+    const values = () =>
+      [...this.series.values()].flatMap((s) => {
+        let acc = 0;
+        const buckets = this.bounds.map((le, i) => ({ labels: { le, ...s.labels }, value: (acc += s.buckets[i]!), metricName: `${name}_bucket` }));
+        return [
+          ...buckets,
+          { labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: `${name}_bucket` },
+          { labels: s.labels, value: s.sum, metricName: `${name}_sum` },
+          { labels: s.labels, value: s.count, metricName: `${name}_count` },
+        ];
+      });
+    return this.exposed(name, help, 'histogram', values);
+  }
+
+  private exposed(name: string, help: string, type: Exposed['type'], values: () => Array<{ labels: Record<string, string | number>; value: number; metricName?: string }>): Exposed {
+    return {
+      name,
+      help,
+      type,
+      labelNames: HTTP_LABELS,
+      aggregator: 'sum',
+      get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: values() }),
+      reset: () => {
+        this.series = new Map();
+      },
+    };
+  }
 }
 
 const SCRAPE_TIMEOUT_MS = 1000;
@@ -49,8 +128,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | null> {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpRequests: Counter<'method' | 'route' | 'status_code'>;
-  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly http = new HttpMetrics(HTTP_DURATION_BUCKETS);
   /** Requests being processed; read into http_requests_in_flight at scrape time (no gauge update per request). */
   inFlight = 0;
   readonly cacheHits: Counter<'cache'>;
@@ -61,9 +139,8 @@ export class Metrics {
   readonly orderRevenue: Counter;
   private business: BusinessSource | null = null;
   private poolStats: (() => PoolStats) | null = null;
-  /** Label children bound once: no label hashing per request. */
-  private readonly children = new Map<string, HttpChild>();
-  private readonly cacheChildren: Record<CacheName, { hit: { inc(): void }; miss: { inc(): void } }>;
+  /** Lookups per cache, copied into cache_hits_total / cache_misses_total at scrape time. */
+  private readonly cacheCounts: Record<CacheName, { hits: number; misses: number }> = { products_list: { hits: 0, misses: 0 }, product: { hits: 0, misses: 0 } };
   // Plain numbers for the JSON summary, so it needs no registry walk.
   private totals = { requests: 0, errors: 0, durationSum: 0, cacheHits: 0, cacheMisses: 0 };
   private lastBusiness = { productsInStock: 0, ordersToday: 0, activeUsers: 0 };
@@ -71,33 +148,31 @@ export class Metrics {
   constructor(version: string) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry });
-    this.httpRequests = new client.Counter({
-      name: 'http_requests_total',
-      help: 'HTTP requests answered, by method, route template and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      registers,
-    });
-    this.httpDuration = new client.Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration in seconds, by method, route template and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.registry.registerMetric(this.http.counter('http_requests_total', 'HTTP requests answered, by method, route template and status code') as unknown as Counter);
+    this.registry.registerMetric(
+      this.http.histogram('http_request_duration_seconds', 'HTTP request duration in seconds, by method, route template and status code') as unknown as Histogram,
+    );
     const inFlight: Gauge = new client.Gauge({
       name: 'http_requests_in_flight',
       help: 'HTTP requests being processed',
       registers,
       collect: () => inFlight.set(this.inFlight),
     });
-    this.cacheHits = new client.Counter({ name: 'cache_hits_total', help: 'Cache hits', labelNames: ['cache'], registers });
-    this.cacheMisses = new client.Counter({ name: 'cache_misses_total', help: 'Cache misses', labelNames: ['cache'], registers });
-    for (const cache of ['products_list', 'product'] as const) {
-      this.cacheHits.inc({ cache }, 0);
-      this.cacheMisses.inc({ cache }, 0);
-    }
-    const bind = (cache: CacheName) => ({ hit: this.cacheHits.labels({ cache }), miss: this.cacheMisses.labels({ cache }) });
-    this.cacheChildren = { products_list: bind('products_list'), product: bind('product') };
+    const cacheCounter = (name: string, help: string, field: 'hits' | 'misses') => {
+      const counter: Counter<'cache'> = new client.Counter({
+        name,
+        help,
+        labelNames: ['cache'],
+        registers,
+        collect: () => {
+          counter.reset();
+          for (const [cache, counts] of Object.entries(this.cacheCounts)) counter.inc({ cache }, counts[field]);
+        },
+      });
+      return counter;
+    };
+    this.cacheHits = cacheCounter('cache_hits_total', 'Cache hits', 'hits');
+    this.cacheMisses = cacheCounter('cache_misses_total', 'Cache misses', 'misses');
     this.dbQueryDuration = new client.Histogram({
       name: 'db_query_duration_seconds',
       help: 'Database query duration in seconds, by operation',
@@ -174,15 +249,7 @@ export class Metrics {
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
-    let child = this.children.get(key);
-    if (child === undefined) {
-      const labels = { method, route, status_code: String(status) };
-      child = { counter: this.httpRequests.labels(labels), histogram: this.httpDuration.labels(labels) };
-      this.children.set(key, child);
-    }
-    child.counter.inc();
-    child.histogram.observe(seconds);
+    this.http.observe(method, route, status, seconds);
     const t = this.totals;
     t.requests++;
     t.durationSum += seconds;
@@ -190,12 +257,12 @@ export class Metrics {
   }
 
   cacheHit(cache: CacheName): void {
-    this.cacheChildren[cache].hit.inc();
+    this.cacheCounts[cache].hits++;
     this.totals.cacheHits++;
   }
 
   cacheMiss(cache: CacheName): void {
-    this.cacheChildren[cache].miss.inc();
+    this.cacheCounts[cache].misses++;
     this.totals.cacheMisses++;
   }
 
