@@ -22,7 +22,7 @@ import { takeBackup, type BackupResult } from './backup.js';
 import { preflight } from './preflight.js';
 import { failureEvidence, newRolloutState, rolloutTasks, undoRollout, type RolloutOptions, type RolloutState } from './rollout.js';
 import { SERVICES } from './shared.js';
-import { executeSwarmRollout, type SwarmRolloutOptions, type SwarmRolloutRun } from './swarm-rollout.js';
+import { executeSwarmRollout, swarmUpdateData, type SwarmRolloutOptions, type SwarmRolloutRun } from './swarm-rollout.js';
 import { findService } from '../swarm/engine.js';
 import { serviceName } from '../swarm/stack.js';
 
@@ -136,6 +136,14 @@ export async function pinVersionInEnvFile(ctx: Context, version: string): Promis
   const mode = (await stat(ctx.envFile)).mode & 0o777;
   await writeFileAtomic(ctx.envFile, setEnvValue(text, 'APP_VERSION', version), mode);
   return true;
+}
+
+/** pinVersionInEnvFile for the end of a finished deploy or rollback: a failure to write is a warning, not an error. */
+export async function pinVersion(ctx: Context, version: string): Promise<boolean> {
+  return pinVersionInEnvFile(ctx, version).catch((e: unknown) => {
+    ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
+    return false;
+  });
 }
 
 export interface RolloutRun {
@@ -349,6 +357,11 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
         },
       },
     ];
+    const record = async (outcome: Release['result'], state: { replicas: number }, error?: string) => {
+      // A deploy that never took the lock changed nothing: not a release.
+      if (!lock) return undefined;
+      return recorder.record(outcome, { version, image: imageState.image, imageRef: pre.imageRef, replicas: state.replicas, backup: backupRef.current?.path ?? null, ...(error ? { error } : {}) });
+    };
     if (swarm) {
       const swarmOpts: SwarmRolloutOptions = {
         version,
@@ -361,14 +374,8 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
         resolveImage: source === 'pull' ? 'always' : 'never',
         model: pre.model,
       };
-      const result = await executeSwarmRollout(ctx, swarmOpts, leading, async (outcome, state, error) => {
-        if (!lock) return undefined;
-        return recorder.record(outcome, { version, image: imageState.image, imageRef: pre.imageRef, replicas: state.replicas, backup: backupRef.current?.path ?? null, ...(error ? { error } : {}) });
-      });
-      const pinned = await pinVersionInEnvFile(ctx, version).catch((e: unknown) => {
-        ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
-        return false;
-      });
+      const result = await executeSwarmRollout(ctx, swarmOpts, leading, record);
+      const pinned = await pinVersion(ctx, version);
       return {
         exitCode: result.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
         data: {
@@ -381,7 +388,7 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
           firstDeploy: result.state.firstDeploy,
           previousImage: result.state.previousImage,
           replicas: result.state.replicas,
-          update: result.state.result ? { result: result.state.result.result, message: result.state.result.message, durationMs: result.state.updateMs ?? null } : null,
+          update: swarmUpdateData(result.state),
           unconverged: result.state.unconverged,
           backup: backupRef.current?.path ?? null,
           durationMs: Date.now() - startedAt,
@@ -391,15 +398,8 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
         human: swarmSummary('Deployed', version, result, startedAt, pinned, backupRef.current),
       };
     }
-    const result = await executeRollout(ctx, rolloutOpts, leading, async (outcome, state, error) => {
-      // A deploy that never took the lock changed nothing: not a release.
-      if (!lock) return undefined;
-      return recorder.record(outcome, { version, image: imageState.image, imageRef: pre.imageRef, replicas: state.replicas, backup: backupRef.current?.path ?? null, ...(error ? { error } : {}) });
-    });
-    const pinned = await pinVersionInEnvFile(ctx, version).catch((e: unknown) => {
-      ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
-      return false;
-    });
+    const result = await executeRollout(ctx, rolloutOpts, leading, record);
+    const pinned = await pinVersion(ctx, version);
     return {
       data: {
         environment: ctx.environment,

@@ -1,20 +1,20 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { CommandModule, CommandOutcome } from '../program.js';
-import { ShopctlError, messageOf } from '../errors.js';
+import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LockHandle } from '../core/lock.js';
-import { currentRelease, loadHistory, rollbackTarget } from '../core/releases.js';
+import { currentRelease, loadHistory, rollbackTarget, type Release } from '../core/releases.js';
 import { formatDuration } from '../core/time.js';
 import { renderTable } from '../core/table.js';
 import { splitImage } from '../compose/model.js';
 import { shortId, findContainers } from '../docker/containers.js';
 import { inspectImage, tagImage, type ImageInfo } from '../docker/images.js';
-import { executeRollout, pinVersionInEnvFile, refuseIfLocked, refuseSwarmDevelopment, releaseRecorder, rolloutOptions, swarmSummary, takeDeployLock, type RolloutCliOptions } from './deploy.js';
+import { executeRollout, pinVersion, refuseIfLocked, refuseSwarmDevelopment, releaseRecorder, rolloutOptions, swarmSummary, takeDeployLock, type RolloutCliOptions } from './deploy.js';
 import { preflight } from './preflight.js';
 import type { RolloutOptions } from './rollout.js';
 import { SERVICES } from './shared.js';
-import { executeSwarmRollout } from './swarm-rollout.js';
+import { executeSwarmRollout, swarmUpdateData } from './swarm-rollout.js';
 import { findService } from '../swarm/engine.js';
 import { serviceName } from '../swarm/stack.js';
 
@@ -94,6 +94,10 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
         },
       },
     ];
+    const record = async (outcome: Release['result'], state: { replicas: number }, error?: string) => {
+      if (!lock) return undefined;
+      return recorder.record(outcome, { version: target.version, image: image as ImageInfo, imageRef: pre.imageRef, replicas: state.replicas, ...(error ? { error } : {}) });
+    };
     if (swarm) {
       const result = await executeSwarmRollout(
         ctx,
@@ -108,15 +112,9 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
           model: pre.model,
         },
         leading,
-        async (outcome, state, error) => {
-          if (!lock) return undefined;
-          return recorder.record(outcome, { version: target.version, image: image as ImageInfo, imageRef: pre.imageRef, replicas: state.replicas, ...(error ? { error } : {}) });
-        },
+        record,
       );
-      const pinned = await pinVersionInEnvFile(ctx, target.version).catch((e: unknown) => {
-        ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
-        return false;
-      });
+      const pinned = await pinVersion(ctx, target.version);
       return {
         exitCode: result.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
         data: {
@@ -127,7 +125,7 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
           to: target.version,
           imageId: image.id,
           replicas: result.state.replicas,
-          update: result.state.result ? { result: result.state.result.result, message: result.state.result.message, durationMs: result.state.updateMs ?? null } : null,
+          update: swarmUpdateData(result.state),
           unconverged: result.state.unconverged,
           durationMs: Date.now() - startedAt,
           release: result.release,
@@ -136,19 +134,8 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
         human: swarmSummary(`Rolled back ${ctx.environment} from ${current?.version ?? '(unknown)'} to`, target.version, result, startedAt, pinned),
       };
     }
-    const result = await executeRollout(
-      ctx,
-      rolloutOpts,
-      leading,
-      async (outcome, state, error) => {
-        if (!lock) return undefined;
-        return recorder.record(outcome, { version: target.version, image: image as ImageInfo, imageRef: pre.imageRef, replicas: state.replicas, ...(error ? { error } : {}) });
-      },
-    );
-    const pinned = await pinVersionInEnvFile(ctx, target.version).catch((e: unknown) => {
-      ctx.output.warn(`could not write APP_VERSION to ${ctx.envFile}: ${messageOf(e)}`);
-      return false;
-    });
+    const result = await executeRollout(ctx, rolloutOpts, leading, record);
+    const pinned = await pinVersion(ctx, target.version);
     return {
       data: {
         environment: ctx.environment,

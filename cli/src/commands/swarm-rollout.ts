@@ -334,6 +334,11 @@ function swarmFailure(ctx: Context, opts: SwarmRolloutOptions, state: SwarmRollo
   });
 }
 
+/** How the api service's update ended, for --json. */
+export function swarmUpdateData(state: SwarmRolloutState): { result: string; message: string; durationMs: number | null } | null {
+  return state.result ? { result: state.result.result, message: state.result.message, durationMs: state.updateMs ?? null } : null;
+}
+
 export interface SwarmRolloutRun {
   state: SwarmRolloutState;
   release: Release | undefined;
