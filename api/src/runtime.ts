@@ -47,9 +47,12 @@ export async function createRuntime(config: Config, logger: Logger, accessLogger
   const { db } = database;
   metrics.setPoolStats(() => database.poolStats());
   const redis = createRedis(config.redisUrl, 'shop-api', logger);
-  const cacheRedis = config.cacheRedisUrl === config.redisUrl ? redis : createRedis(config.cacheRedisUrl, 'shop-api-cache', logger);
+  // The catalogue version read and the rate-limit counts are already one command per event-loop
+  // turn for all requests: their own connections send them at once, without autopipelining.
+  const cacheRedis = createRedis(config.cacheRedisUrl, 'shop-api-cache', logger, { autoPipelining: false });
+  const limitsRedis = createRedis(config.redisUrl, 'shop-api-limits', logger, { autoPipelining: false });
   // Startup never waits long for Redis: without it the API serves from PostgreSQL.
-  await Promise.all([waitReady(redis, 1000), waitReady(cacheRedis, 1000)]);
+  await Promise.all([waitReady(redis, 1000), waitReady(cacheRedis, 1000), waitReady(limitsRedis, 1000)]);
 
   const prefix = config.redisKeyPrefix;
   const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES, localMaxBytes: CACHE_LOCAL_MAX_BYTES });
@@ -76,8 +79,8 @@ export async function createRuntime(config: Config, logger: Logger, accessLogger
     activeUsers: () => activeUsers.count(),
   });
   const limiters = {
-    auth: createLimiter('auth', config.rateLimitAuthPerMinute, redis, prefix),
-    global: createLimiter('global', config.rateLimitPerMinute, redis, prefix),
+    auth: createLimiter('auth', config.rateLimitAuthPerMinute, limitsRedis, prefix),
+    global: createLimiter('global', config.rateLimitPerMinute, limitsRedis, prefix),
   };
   const app = createApp({ config, logger, accessLogger, metrics, services, limiters });
 
@@ -96,7 +99,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLogger
     cacheRedis,
     async close() {
       clearInterval(housekeeping);
-      await Promise.all([closeRedis(redis), cacheRedis === redis ? undefined : closeRedis(cacheRedis)]);
+      await Promise.all([closeRedis(redis), closeRedis(cacheRedis), closeRedis(limitsRedis)]);
       await database.close();
     },
   };

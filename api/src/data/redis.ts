@@ -3,15 +3,24 @@ import type { Logger } from '../observability/logger.js';
 
 export type { Redis };
 
+export interface RedisOptions {
+  /**
+   * Let ioredis gather the commands of one event-loop turn into one write (default). Off for a
+   * client whose callers already send one command per turn: autopipelining would hold each of them
+   * for one more turn, and its per-pipeline bookkeeping costs more than the write it saves.
+   */
+  autoPipelining?: boolean;
+}
+
 /**
  * A Redis client that fails fast instead of queueing while disconnected, so every caller can fall
  * back to PostgreSQL at once; it keeps reconnecting in the background.
  */
-export function createRedis(url: string, name: string, logger: Logger): Redis {
+export function createRedis(url: string, name: string, logger: Logger, opts: RedisOptions = {}): Redis {
   const client = new Redis(url, {
     connectionName: name,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    enableAutoPipelining: opts.autoPipelining ?? true,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     commandTimeout: 1000,
