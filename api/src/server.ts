@@ -47,13 +47,15 @@ async function main(): Promise<void> {
   const inFlight = new Set<http.ServerResponse>();
   let draining = false;
   const drained: Array<() => void> = [];
+  // One shared listener ('close' fires once per response): no closure or once() wrapper per request.
+  function settled(this: http.ServerResponse): void {
+    inFlight.delete(this);
+    if (inFlight.size === 0 && drained.length > 0) drained.splice(0).forEach((resolve) => resolve());
+  }
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     inFlight.add(res);
     if (draining) res.setHeader('Connection', 'close');
-    res.once('close', () => {
-      inFlight.delete(res);
-      if (inFlight.size === 0) drained.splice(0).forEach((resolve) => resolve());
-    });
+    res.on('close', settled);
   });
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
