@@ -16,6 +16,8 @@ const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+/** Seconds of unmeasured load before each measurement, so every server is measured JIT-compiled (steady state). */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const SHOPPERS = 50;
 /** Which measurements to run (comma-separated): bare, koa, products, orders. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').split(',').map((s) => s.trim()));
@@ -82,6 +84,7 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 async function measure(name: string, server: ChildProcess, opts: autocannon.Options): Promise<Row> {
+  if (WARMUP > 0) await autocannon({ connections: CONNECTIONS, ...opts, duration: WARMUP });
   const before = cpuSeconds(server.pid);
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
   const cpu = cpuSeconds(server.pid) - before;
@@ -180,7 +183,7 @@ async function main(): Promise<void> {
     );
     await Promise.all([waitFor(`http://127.0.0.1:${barePort}/`), waitFor(`http://127.0.0.1:${koaPort}/`)]);
 
-    process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each, ${bytes.length}-byte /products body\n`);
+    process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each after ${WARMUP} s of warm-up, ${bytes.length}-byte /products body\n`);
     const rows: Row[] = [];
     const pending: Row = { name: '', rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0, cpuUs: Number.NaN };
     const bare = ONLY.has('bare') ? await measure('bare node:http (same bytes)', bareServer, { url: `http://127.0.0.1:${barePort}/products` }) : pending;
