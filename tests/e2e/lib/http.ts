@@ -34,7 +34,12 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-/** One HTTP/2 session to the proxy, reused by every request (like a browser). */
+/**
+ * One HTTP/2 session to the proxy, reused by every request (like a browser). Like a
+ * browser it leaves a session the server said GOAWAY on (Nginx does on every reload) and
+ * sends a stream the server refused once more on a new session: REFUSED_STREAM means the
+ * request was not processed (RFC 9113 section 8.7), so that is safe for any method.
+ */
 export class H2Client {
   private session: http2.ClientHttp2Session | undefined;
 
@@ -48,6 +53,12 @@ export class H2Client {
       session.once('connect', () => {
         session.off('error', reject);
         session.on('error', () => undefined);
+        session.once('goaway', () => {
+          if (this.session === session) this.session = undefined;
+        });
+        session.once('close', () => {
+          if (this.session === session) this.session = undefined;
+        });
         this.session = session;
         resolve(session);
       });
@@ -61,6 +72,15 @@ export class H2Client {
   }
 
   async request(path: string, opts: RequestOptions = {}): Promise<Response> {
+    try {
+      return await this.send(path, opts);
+    } catch (err) {
+      if (!isRefusedStream(err)) throw err;
+      return this.send(path, opts);
+    }
+  }
+
+  private async send(path: string, opts: RequestOptions): Promise<Response> {
     const session = await this.connect();
     const headers: http2.OutgoingHttpHeaders = { ':method': opts.method ?? 'GET', ':path': path, ...opts.headers };
     let payload: string | undefined;
@@ -99,6 +119,10 @@ export class H2Client {
     this.session?.close();
     this.session = undefined;
   }
+}
+
+function isRefusedStream(err: unknown): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message);
 }
 
 /** Plain HTTP/1.1 (for the port-80 redirect); redirects are not followed. */
