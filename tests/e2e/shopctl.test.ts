@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import Docker from 'dockerode';
 import { ComposeStack, REPO_ROOT, SERVICE_LABEL, PROJECT_LABEL, sleep } from './lib/stack.js';
-import { LoadGenerator, shopMix, type LoadReport } from './lib/shopctl-load.js';
+import { runUnderLoad, type LoadReport } from './lib/shopctl-load.js';
+import { httpsJson } from './lib/http.js';
 
 const BIN = join(REPO_ROOT, 'cli/src/bin.ts');
 const BUSYBOX = process.env.BUSYBOX_IMAGE ?? 'busybox:1.37';
@@ -56,37 +57,8 @@ function show(r: Cli): string {
   return `exit ${r.exitCode}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
 }
 
-/** The fields of API answers these tests read. */
-interface ApiJson {
-  access_token?: string;
-  id?: number;
-  version?: string;
-}
-
-async function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; json: ApiJson }> {
-  const https = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = https.request(
-      { host: '127.0.0.1', port: stack.httpsPort, path, method: opts.method ?? 'GET', rejectUnauthorized: false, agent: false, headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: ApiJson = {};
-          try {
-            json = JSON.parse(text) as ApiJson;
-          } catch {
-            // not JSON: the status says enough
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): ReturnType<typeof httpsJson> {
+  return httpsJson(stack.httpsPort, path, opts);
 }
 
 async function apiContainers(): Promise<Docker.ContainerInfo[]> {
@@ -106,20 +78,8 @@ async function fingerprint(): Promise<string> {
   );
 }
 
-async function underLoad(label: string, action: () => Promise<Cli>, rate = 130): Promise<{ r: Cli; report: LoadReport }> {
-  const gen = new LoadGenerator({ host: '127.0.0.1', port: stack.httpsPort, rate, next: shopMix(load), maxDurationMs: 900_000 });
-  gen.start();
-  await sleep(2000);
-  const r = await action();
-  await sleep(2000);
-  const report = await gen.stop();
-  log(
-    `${label}: shopctl took ${(r.ms / 1000).toFixed(1)} s; ${report.sent} requests in ${(report.durationMs / 1000).toFixed(1)} s = ${report.ratePerSecond} req/s ` +
-      `(${report.reads} reads, ${report.writes} order writes), ${report.failed} failed, ${report.retried} retried after the server closed an idle keep-alive connection, ` +
-      `${report.skipped} not sent (client cap), p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, statuses ${JSON.stringify(report.statuses)}`,
-  );
-  if (report.failures.length) log(`${label} failures:\n  ${report.failures.join('\n  ')}`);
-  return { r, report };
+function underLoad(label: string, action: () => Promise<Cli>, rate = 130): Promise<{ r: Cli; report: LoadReport }> {
+  return runUnderLoad({ port: stack.httpsPort, label, fixtures: load, action, log, rate });
 }
 
 let stackUp = false;

@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import Docker from 'dockerode';
 import { REPO_ROOT, freePort, sleep } from './lib/stack.js';
-import { LoadGenerator, shopMix, type LoadReport } from './lib/shopctl-load.js';
+import { runUnderLoad, type LoadReport } from './lib/shopctl-load.js';
+import { httpsJson } from './lib/http.js';
 
 const BIN = join(REPO_ROOT, 'cli/src/bin.ts');
 const STACK = `e2e-swarm-${randomBytes(4).toString('hex')}`;
@@ -62,35 +63,8 @@ function show(r: Cli): string {
   return `exit ${r.exitCode}\n--- stdout\n${r.stdout.slice(-5000)}\n--- stderr\n${r.stderr.slice(-5000)}`;
 }
 
-interface ApiJson {
-  access_token?: string;
-  id?: number;
-  version?: string;
-}
-
-async function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; json: ApiJson }> {
-  const https = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = https.request(
-      { host: '127.0.0.1', port: ports.https, path, method: opts.method ?? 'GET', rejectUnauthorized: false, agent: false, headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let json: ApiJson = {};
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiJson;
-          } catch {
-            // not JSON: the status says enough
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): ReturnType<typeof httpsJson> {
+  return httpsJson(ports.https, path, opts);
 }
 
 /** The stack's api tasks meant to run, with their image (GET /tasks). */
@@ -116,20 +90,8 @@ async function fingerprint(): Promise<string> {
   return psql("SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM products) || ' products, ' || (SELECT count(*) FROM orders) || ' orders, orders md5 ' || (SELECT md5(coalesce(string_agg(o::text, '|' ORDER BY o.id), '')) FROM orders o)");
 }
 
-async function underLoad(label: string, action: () => Promise<Cli>, rate = 130): Promise<{ r: Cli; report: LoadReport }> {
-  const gen = new LoadGenerator({ host: '127.0.0.1', port: ports.https, rate, next: shopMix(load), maxDurationMs: 900_000 });
-  gen.start();
-  await sleep(2000);
-  const r = await action();
-  await sleep(2000);
-  const report = await gen.stop();
-  log(
-    `${label}: shopctl took ${(r.ms / 1000).toFixed(1)} s; ${report.sent} requests in ${(report.durationMs / 1000).toFixed(1)} s = ${report.ratePerSecond} req/s ` +
-      `(${report.reads} reads, ${report.writes} order writes), ${report.failed} failed, ${report.retried} retried, ${report.skipped} not sent (client cap), ` +
-      `p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, statuses ${JSON.stringify(report.statuses)}`,
-  );
-  if (report.failures.length) log(`${label} failures:\n  ${report.failures.join('\n  ')}`);
-  return { r, report };
+function underLoad(label: string, action: () => Promise<Cli>, rate = 130): Promise<{ r: Cli; report: LoadReport }> {
+  return runUnderLoad({ port: ports.https, label, fixtures: load, action, log, rate });
 }
 
 async function timed(t: ExecutionContext, needsStack: boolean, fn: () => Promise<void>): Promise<void> {

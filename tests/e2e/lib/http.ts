@@ -2,6 +2,7 @@
 // certificate is accepted) and plain HTTP/1.1 for the redirect. Never throw on a status.
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 
 export interface Response {
@@ -139,5 +140,37 @@ export function httpGet(url: string, headers: Record<string, string> = {}): Prom
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within 15 s`)));
     req.on('error', reject);
+  });
+}
+
+/** The fields of API answers the shopctl and swarm tests read. */
+export interface ApiJson {
+  access_token?: string;
+  id?: number;
+  version?: string;
+}
+
+/** One HTTPS/1.1 request to the proxy on 127.0.0.1 (no connection reuse); the body is JSON or ignored. */
+export function httpsJson(port: number, path: string, opts: { method?: string; token?: string; body?: unknown } = {}): Promise<{ status: number; json: ApiJson }> {
+  return new Promise((resolve, reject) => {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload) headers['content-type'] = 'application/json';
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    const req = https.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', rejectUnauthorized: false, agent: false, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let json: ApiJson = {};
+        try {
+          json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiJson;
+        } catch {
+          // not JSON: the status says enough
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
   });
 }

@@ -199,3 +199,30 @@ export function shopMix(opts: { token: string; productIds: readonly number[]; wr
     return i % 2 === 0 ? { method: 'GET', path: '/products?limit=5', expect: [200] } : { method: 'GET', path: `/products/${id}`, expect: [200] };
   };
 }
+
+/**
+ * Runs `action` (a shopctl command) while a shop mix of `rate` requests/s goes to the proxy,
+ * with 2 s of load before and after it, and logs one line with what the client saw.
+ */
+export async function runUnderLoad<R extends { ms: number }>(opts: {
+  port: number;
+  label: string;
+  fixtures: { token: string; productIds: readonly number[] };
+  action: () => Promise<R>;
+  log: (line: string) => void;
+  rate?: number;
+}): Promise<{ r: R; report: LoadReport }> {
+  const gen = new LoadGenerator({ host: '127.0.0.1', port: opts.port, rate: opts.rate ?? 130, next: shopMix(opts.fixtures), maxDurationMs: 900_000 });
+  gen.start();
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const r = await opts.action();
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const report = await gen.stop();
+  opts.log(
+    `${opts.label}: shopctl took ${(r.ms / 1000).toFixed(1)} s; ${report.sent} requests in ${(report.durationMs / 1000).toFixed(1)} s = ${report.ratePerSecond} req/s ` +
+      `(${report.reads} reads, ${report.writes} order writes), ${report.failed} failed, ${report.retried} retried after the server closed an idle keep-alive connection, ` +
+      `${report.skipped} not sent (client cap), p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, statuses ${JSON.stringify(report.statuses)}`,
+  );
+  if (report.failures.length) opts.log(`${opts.label} failures:\n  ${report.failures.join('\n  ')}`);
+  return { r, report };
+}
