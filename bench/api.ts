@@ -21,6 +21,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const SHOPPERS = 50;
 /** Which measurements to run (comma-separated): bare, koa, products, orders. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').split(',').map((s) => s.trim()));
+/** Extra environment for the API server as JSON, to see what a feature costs, e.g. `{"LOG_LEVEL":"warn"}`. */
 /** Extra Node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const API_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
       RATE_LIMIT_PER_MINUTE: '100000000',
       RATE_LIMIT_AUTH_PER_MINUTE: '100000',
       DATABASE_POOL_MAX: '20',
+      ...JSON.parse(process.env.BENCH_API_ENV ?? '{}') as Record<string, string>,
     });
     await waitFor(`${api}/health/ready`);
 

@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { Config } from './config.js';
-import type { Logger } from './observability/logger.js';
+import type { AccessLog, Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { HealthService } from './domain/health.js';
 import type { AuthService } from './domain/auth.js';
@@ -37,8 +37,8 @@ export interface Services {
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  /** Request lines (no redaction); defaults to logger. */
-  accessLogger?: Logger;
+  /** Request lines; default: through logger. */
+  accessLog?: AccessLog;
   metrics: Metrics;
   services: Services;
   limiters: { auth: Limiter | null; global: Limiter | null };
@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps): App {
     body: [requireJsonBody() as AppMiddleware, bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', jsonStrict: true, encoding: 'utf-8' }) as AppMiddleware],
   });
 
-  koa.use(errorMiddleware(logger, metrics, deps.accessLogger));
+  koa.use(errorMiddleware(logger, metrics, deps.accessLog));
   koa.use(authenticate(services.auth, config.apiSecretKey) as never);
   koa.use(globalRateLimit(deps.limiters.global, metrics, logger) as never);
   koa.use(router as never);

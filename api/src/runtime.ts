@@ -1,5 +1,5 @@
 import type { Config } from './config.js';
-import type { Logger } from './observability/logger.js';
+import type { AccessLog, Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { createDatabase, type Database } from './data/db.js';
 import { closeRedis, createRedis, waitReady, type Redis } from './data/redis.js';
@@ -37,7 +37,7 @@ export const CACHE_LOCAL_MAX_BYTES = 16 * 1024 * 1024;
 const HOUSEKEEPING_EVERY_MS = 60 * 60_000;
 
 /** Wires config -> database, Redis, services -> app. Shared by server.ts and the tests. */
-export async function createRuntime(config: Config, logger: Logger, accessLogger?: Logger): Promise<Runtime> {
+export async function createRuntime(config: Config, logger: Logger, accessLog?: AccessLog): Promise<Runtime> {
   const metrics = new Metrics(config.appVersion);
   const database = createDatabase({
     url: config.databaseUrl,
@@ -82,7 +82,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLogger
     auth: createLimiter('auth', config.rateLimitAuthPerMinute, limitsRedis, prefix),
     global: createLimiter('global', config.rateLimitPerMinute, limitsRedis, prefix),
   };
-  const app = createApp({ config, logger, accessLogger, metrics, services, limiters });
+  const app = createApp({ config, logger, accessLog, metrics, services, limiters });
 
   const housekeeping = setInterval(() => {
     Promise.all([purgeExpiredRevocations(db), purgeOldKeys(db)]).catch((err: unknown) => logger.warn({ err }, 'housekeeping failed'));

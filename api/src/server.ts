@@ -32,9 +32,9 @@ function readConfig(): Config {
 
 async function main(): Promise<void> {
   const config = readConfig();
-  const { logger, accessLogger, flush } = createLogger({ level: config.logLevel });
+  const { logger, accessLog, flush } = createLogger({ level: config.logLevel });
   if (config.migrateOnStart || config.seedSampleData) await prepareDatabase(config, logger);
-  const runtime = await createRuntime(config, logger, accessLogger);
+  const runtime = await createRuntime(config, logger, accessLog);
   const { app } = runtime;
   const { health } = runtime.services;
 

@@ -210,6 +210,13 @@ test('the global limiter counts per client and 0 turns a limiter off', async (t)
   t.is(wave.filter((r) => r.status === 200).length, 30);
   t.is(wave.filter((r) => r.status === 429).length, 20);
 
+  // Reads served before their count is answered (far from the limit) still add up exactly on one replica.
+  const twoHundred = await env.start({ RATE_LIMIT_PER_MINUTE: '200', RATE_LIMIT_AUTH_PER_MINUTE: '0', REDIS_KEY_PREFIX: `${env.prefix}rl6:` });
+  t.is((await twoHundred.request('GET', '/categories')).status, 200);
+  const flood = await Promise.all(Array.from({ length: 250 }, () => twoHundred.request('GET', '/categories')));
+  t.is(flood.filter((r) => r.status === 200).length, 199);
+  t.true(flood.filter((r) => r.status === 429).every((r) => r.headers.get('retry-after') !== null));
+
   const off = await env.start({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0', REDIS_KEY_PREFIX: `${env.prefix}rl3:` });
   const many = await Promise.all(Array.from({ length: 30 }, () => off.request('GET', '/categories')));
   t.true(many.every((r) => r.status === 200));

