@@ -278,8 +278,9 @@ test.serial('register, log in, add to cart, order, admin marks it paid: all thro
   // The same request id in the proxy's access log and the API's log.
   const api = await stack.container('api');
   const proxy = await stack.container('proxy');
-  t.regex(await stack.logs(api.Id, 200), new RegExp(requestId));
-  t.regex(await stack.logs(proxy.Id, 200), new RegExp(`"request_id":"${requestId}"`));
+  t.regex(await stack.logsMatching(api.Id, new RegExp(requestId)), new RegExp(requestId));
+  const inProxy = new RegExp(`"request_id":"${requestId}"`);
+  t.regex(await stack.logsMatching(proxy.Id, inProxy), inProxy);
 });
 
 test.serial('containers: non-root, read-only root, no-new-privileges, no capabilities, limits; only the proxy publishes', async (t) => {

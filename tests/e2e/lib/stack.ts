@@ -227,6 +227,19 @@ export class ComposeStack {
     return String(r.all ?? '');
   }
 
+  /**
+   * The container's last lines once one matches `pattern`, polling for up to `timeoutMs`: the API
+   * writes its log in batches (every 8 KB or 250 ms), so a line shows up a moment after its answer.
+   */
+  async logsMatching(containerId: string, pattern: RegExp, lines = 200, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await this.logs(containerId, lines);
+      if (pattern.test(text) || Date.now() > deadline) return text;
+      await sleep(100);
+    }
+  }
+
   /** `docker exec` in the first running container of a service, as its default user unless given. */
   async exec(service: string, cmd: string[], opts: { user?: string; env?: Record<string, string>; input?: string } = {}): Promise<CommandResult> {
     const c = await this.container(service);
