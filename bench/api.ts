@@ -1,5 +1,5 @@
 // `npm run bench`: the real API (compiled, logging + metrics + rate limiting on) against a bare
-// node:http server answering the same bytes, measured with autocannon in one run.
+// node:http server answering the same bytes, measured with autocannon (bench/client.ts, a fresh process per row).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import pgPromise from 'pg-promise';
 import { Redis } from 'ioredis';
 
@@ -24,6 +23,18 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').spli
 /** Extra environment for the API server as JSON, to see what a feature costs, e.g. `{"LOG_LEVEL":"warn"}`. */
 /** Extra Node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const API_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
+/**
+ * CPU lists for `taskset` (Linux), e.g. BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1: on a small machine
+ * the scheduler otherwise decides per run whether a server shares a core with its load client.
+ */
+const SERVER_CPUS = process.env.BENCH_SERVER_CPUS ?? '';
+const CLIENT_CPUS = process.env.BENCH_CLIENT_CPUS ?? '';
+
+/** node with `args`, under taskset when a CPU list is given. */
+function nodeCommand(cpus: string, args: string[]): [string, string[]] {
+  return cpus ? ['taskset', ['-c', cpus, process.execPath, ...args]] : [process.execPath, args];
+}
 
 const children: ChildProcess[] = [];
 const pgp = pgPromise({ noWarnings: true });
@@ -58,7 +69,8 @@ async function waitFor(url: string, ms = 15_000): Promise<void> {
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const [cmd, argv] = nodeCommand(SERVER_CPUS, args);
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   return child;
 }
@@ -84,20 +96,28 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-async function measure(name: string, server: ChildProcess, opts: autocannon.Options): Promise<Row> {
-  if (WARMUP > 0) await autocannon({ connections: CONNECTIONS, ...opts, duration: WARMUP });
-  const before = cpuSeconds(server.pid);
-  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
-  const cpu = cpuSeconds(server.pid) - before;
-  return {
-    name,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    cpuUs: (cpu * 1e6) / Math.max(1, result.requests.total),
-  };
+/** Runs bench/client.ts in a fresh process against `url`; the server's CPU is read around the measured part only. */
+function measure(name: string, server: ChildProcess, url: string, orders?: { tokens: string[]; productIds: number[] }): Promise<Row> {
+  const spec = JSON.stringify({ url, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, orders });
+  const [cmd, argv] = nodeCommand(CLIENT_CPUS, ['--import=tsx', path.join(ROOT, 'bench/client.ts'), spec]);
+  const client = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let before = Number.NaN;
+    let out = '';
+    client.stdout.setEncoding('utf8');
+    client.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      if (Number.isNaN(before) && out.startsWith('start\n')) before = cpuSeconds(server.pid);
+    });
+    client.on('error', reject);
+    client.on('exit', (code) => {
+      const cpu = cpuSeconds(server.pid) - before;
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (code !== 0 || !last.startsWith('{')) return reject(new Error(`the load client for ${name} exited ${code}: ${out}`));
+      const r = JSON.parse(last) as { rps: number; p50: number; p99: number; non2xx: number; errors: number; total: number };
+      resolve({ name, rps: r.rps, p50: r.p50, p99: r.p99, non2xx: r.non2xx, errors: r.errors, cpuUs: (cpu * 1e6) / Math.max(1, r.total) });
+    });
+  });
 }
 
 async function main(): Promise<void> {
@@ -188,30 +208,12 @@ async function main(): Promise<void> {
     process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each after ${WARMUP} s of warm-up, ${bytes.length}-byte /products body\n`);
     const rows: Row[] = [];
     const pending: Row = { name: '', rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0, cpuUs: Number.NaN };
-    const bare = ONLY.has('bare') ? await measure('bare node:http (same bytes)', bareServer, { url: `http://127.0.0.1:${barePort}/products` }) : pending;
+    const bare = ONLY.has('bare') ? await measure('bare node:http (same bytes)', bareServer, `http://127.0.0.1:${barePort}/products`) : pending;
     if (ONLY.has('bare')) rows.push(bare);
-    if (ONLY.has('koa')) rows.push(await measure('bare Koa (same bytes)', koaServer, { url: `http://127.0.0.1:${koaPort}/products` }));
-    const products = ONLY.has('products') ? await measure('GET /products (cache warm)', apiServer, { url: `${api}/products` }) : pending;
+    if (ONLY.has('koa')) rows.push(await measure('bare Koa (same bytes)', koaServer, `http://127.0.0.1:${koaPort}/products`));
+    const products = ONLY.has('products') ? await measure('GET /products (cache warm)', apiServer, `${api}/products`) : pending;
     if (ONLY.has('products')) rows.push(products);
-    let n = 0;
-    const orders = ONLY.has('orders')
-      ? await measure('POST /orders', apiServer, {
-          url: `${api}/orders`,
-          requests: [
-            {
-              method: 'POST',
-              setupRequest: (req) => {
-                const i = n++;
-                return {
-                  ...req,
-                  headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i % tokens.length]}` },
-                  body: JSON.stringify({ items: [{ product_id: productIds[(i * 7) % productIds.length], quantity: 1 }] }),
-                };
-              },
-            },
-          ],
-        })
-      : pending;
+    const orders = ONLY.has('orders') ? await measure('POST /orders', apiServer, `${api}/orders`, { tokens, productIds }) : pending;
     if (ONLY.has('orders')) rows.push(orders);
 
     const metrics = (await (await fetch(`${api}/metrics`, { headers: { accept: 'application/json' } })).json()) as Record<string, number>;
