@@ -18,6 +18,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Seconds of unmeasured load before each measurement, so every server is measured JIT-compiled (steady state). */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const SHOPPERS = 50;
+/** Seconds every server idles after start before the first measurement (BENCH_SETTLE). */
+const SETTLE = Number(process.env.BENCH_SETTLE ?? 20);
 /** Which measurements to run (comma-separated): bare, koa, products, orders. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').split(',').map((s) => s.trim()));
 /** Extra environment for the API server as JSON, to see what a feature costs, e.g. `{"LOG_LEVEL":"warn"}`. */
@@ -205,6 +207,13 @@ async function main(): Promise<void> {
     );
     await Promise.all([waitFor(`http://127.0.0.1:${barePort}/`), waitFor(`http://127.0.0.1:${koaPort}/`)]);
 
+    // Every server idles before its load, as the API (seeded, then waiting its turn) always does: a
+    // Node process loaded at once after starting measures faster than one that idled first
+    // (V8 shrinks its heap when idle), which would favour whichever row goes first.
+    if (SETTLE > 0) {
+      process.stdout.write(`letting every server idle ${SETTLE} s before measuring...\n`);
+      await new Promise((r) => setTimeout(r, SETTLE * 1000));
+    }
     process.stdout.write(`measuring: ${CONNECTIONS} connections, ${DURATION} s each after ${WARMUP} s of warm-up, ${bytes.length}-byte /products body\n`);
     const rows: Row[] = [];
     const pending: Row = { name: '', rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0, cpuUs: Number.NaN };
