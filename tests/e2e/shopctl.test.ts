@@ -13,8 +13,8 @@ import Docker from 'dockerode';
 import { ComposeStack, REPO_ROOT, SERVICE_LABEL, PROJECT_LABEL, sleep } from './lib/stack.js';
 import { runUnderLoad, type LoadReport } from './lib/shopctl-load.js';
 import { httpsJson } from './lib/http.js';
+import { runShopctl, shopctlArgv, show, type Cli } from './lib/cli.js';
 
-const BIN = join(REPO_ROOT, 'cli/src/bin.ts');
 const BUSYBOX = process.env.BUSYBOX_IMAGE ?? 'busybox:1.37';
 const docker = new Docker();
 
@@ -25,13 +25,6 @@ let backupDir: string;
 const v = { one: '', two: '', broken: '' };
 const load = { token: '', productIds: [] as number[] };
 const durations: Array<[string, number]> = [];
-
-interface Cli {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 function log(line: string): void {
   console.log(`[shopctl e2e] ${line}`);
@@ -44,17 +37,11 @@ function cliEnv(): Record<string, string> {
 }
 
 function cliArgs(args: string[]): string[] {
-  return ['--import', 'tsx', BIN, '-C', REPO_ROOT, '-p', stack.project, '--env-file', envFile, '--state-dir', stateDir, ...args];
+  return ['-C', REPO_ROOT, '-p', stack.project, '--env-file', envFile, '--state-dir', stateDir, ...args];
 }
 
-async function shopctl(args: string[], timeoutMs = 600_000): Promise<Cli> {
-  const started = Date.now();
-  const r = await execa(process.execPath, cliArgs(args), { env: cliEnv(), extendEnv: false, reject: false, timeout: timeoutMs, cwd: REPO_ROOT });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - started };
-}
-
-function show(r: Cli): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+function shopctl(args: string[], timeoutMs = 600_000): Promise<Cli> {
+  return runShopctl(cliArgs(args), cliEnv(), timeoutMs);
 }
 
 function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): ReturnType<typeof httpsJson> {
@@ -218,7 +205,7 @@ test.serial('rollback under load: zero failed requests, back on the previous ver
 
 test.serial('two concurrent deploys: the second is refused, naming the first', async (t) => {
   await timed(t, async () => {
-    const first = spawn(process.execPath, cliArgs(['deploy', 'development', v.two, '--local', '--skip-migrations']), { env: cliEnv(), cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const first = spawn(process.execPath, shopctlArgv(cliArgs(['deploy', 'development', v.two, '--local', '--skip-migrations'])), { env: cliEnv(), cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let firstErr = '';
     first.stderr.on('data', (c: Buffer) => (firstErr += c.toString()));
     const firstDone = new Promise<number>((resolve) => first.once('exit', (code) => resolve(code ?? -1)));

@@ -19,8 +19,8 @@ import Docker from 'dockerode';
 import { REPO_ROOT, freePort, sleep } from './lib/stack.js';
 import { runUnderLoad, type LoadReport } from './lib/shopctl-load.js';
 import { httpsJson } from './lib/http.js';
+import { runShopctl, show, type Cli } from './lib/cli.js';
 
-const BIN = join(REPO_ROOT, 'cli/src/bin.ts');
 const STACK = `e2e-swarm-${randomBytes(4).toString('hex')}`;
 const STACK_LABEL = 'com.docker.stack.namespace';
 const NODE_LABELS = ['shop.data', 'shop.monitoring', 'shop.edge'];
@@ -35,13 +35,6 @@ const load = { token: '', productIds: [] as number[] };
 const durations: Array<[string, number]> = [];
 const setup = { ownSwarm: false, nodeId: '', labelsAdded: [] as string[], adminPassword: '', ok: false };
 
-interface Cli {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 function log(line: string): void {
   console.log(`[swarm e2e] ${line}`);
 }
@@ -52,15 +45,8 @@ function cliEnv(): Record<string, string> {
   return { ...Object.fromEntries(passed), NO_COLOR: '1' };
 }
 
-async function shopctl(args: string[], timeoutMs = 900_000): Promise<Cli> {
-  const started = Date.now();
-  const argv = ['--import', 'tsx', BIN, '-C', scratch, '-p', STACK, '--orchestrator', 'swarm', ...files.flatMap((f) => ['-f', f]), ...args];
-  const r = await execa(process.execPath, argv, { env: cliEnv(), extendEnv: false, reject: false, timeout: timeoutMs, cwd: REPO_ROOT });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - started };
-}
-
-function show(r: Cli): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout.slice(-5000)}\n--- stderr\n${r.stderr.slice(-5000)}`;
+function shopctl(args: string[], timeoutMs = 900_000): Promise<Cli> {
+  return runShopctl(['-C', scratch, '-p', STACK, '--orchestrator', 'swarm', ...files.flatMap((f) => ['-f', f]), ...args], cliEnv(), timeoutMs);
 }
 
 function api(path: string, opts: { method?: string; token?: string; body?: unknown } = {}): ReturnType<typeof httpsJson> {
