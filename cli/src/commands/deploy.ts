@@ -22,7 +22,7 @@ import { takeBackup, type BackupResult } from './backup.js';
 import { preflight } from './preflight.js';
 import { failureEvidence, newRolloutState, rolloutTasks, undoRollout, type RolloutOptions, type RolloutState } from './rollout.js';
 import { SERVICES } from './shared.js';
-import { executeSwarmRollout, swarmUpdateData, type SwarmRolloutOptions, type SwarmRolloutRun } from './swarm-rollout.js';
+import { executeSwarmRollout, swarmRunReport, type SwarmRolloutOptions, type SwarmRolloutRun } from './swarm-rollout.js';
 import { findService } from '../swarm/engine.js';
 import { serviceName } from '../swarm/stack.js';
 
@@ -376,8 +376,9 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
       };
       const result = await executeSwarmRollout(ctx, swarmOpts, leading, record);
       const pinned = await pinVersion(ctx, version);
+      const report = swarmRunReport(result, startedAt, pinned);
       return {
-        exitCode: result.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
+        exitCode: report.exitCode,
         data: {
           environment: ctx.environment,
           orchestrator: 'swarm',
@@ -387,13 +388,8 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
           imageId: imageState.image?.id ?? null,
           firstDeploy: result.state.firstDeploy,
           previousImage: result.state.previousImage,
-          replicas: result.state.replicas,
-          update: swarmUpdateData(result.state),
-          unconverged: result.state.unconverged,
           backup: backupRef.current?.path ?? null,
-          durationMs: Date.now() - startedAt,
-          release: result.release,
-          envFilePinned: pinned,
+          ...report.data,
         },
         human: swarmSummary('Deployed', version, result, startedAt, pinned, backupRef.current),
       };

@@ -14,7 +14,7 @@ import { executeRollout, pinVersion, refuseIfLocked, refuseSwarmDevelopment, rel
 import { preflight } from './preflight.js';
 import type { RolloutOptions } from './rollout.js';
 import { SERVICES } from './shared.js';
-import { executeSwarmRollout, swarmUpdateData } from './swarm-rollout.js';
+import { executeSwarmRollout, swarmRunReport } from './swarm-rollout.js';
 import { findService } from '../swarm/engine.js';
 import { serviceName } from '../swarm/stack.js';
 
@@ -115,8 +115,9 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
         record,
       );
       const pinned = await pinVersion(ctx, target.version);
+      const report = swarmRunReport(result, startedAt, pinned);
       return {
-        exitCode: result.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
+        exitCode: report.exitCode,
         data: {
           environment: ctx.environment,
           orchestrator: 'swarm',
@@ -124,12 +125,7 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
           from: current?.version ?? null,
           to: target.version,
           imageId: image.id,
-          replicas: result.state.replicas,
-          update: swarmUpdateData(result.state),
-          unconverged: result.state.unconverged,
-          durationMs: Date.now() - startedAt,
-          release: result.release,
-          envFilePinned: pinned,
+          ...report.data,
         },
         human: swarmSummary(`Rolled back ${ctx.environment} from ${current?.version ?? '(unknown)'} to`, target.version, result, startedAt, pinned),
       };

@@ -335,8 +335,23 @@ function swarmFailure(ctx: Context, opts: SwarmRolloutOptions, state: SwarmRollo
 }
 
 /** How the api service's update ended, for --json. */
-export function swarmUpdateData(state: SwarmRolloutState): { result: string; message: string; durationMs: number | null } | null {
+function swarmUpdateData(state: SwarmRolloutState): { result: string; message: string; durationMs: number | null } | null {
   return state.result ? { result: state.result.result, message: state.result.message, durationMs: state.updateMs ?? null } : null;
+}
+
+/** What every swarm deploy or rollback reports once its rollout ran, and its exit code. */
+export function swarmRunReport(run: SwarmRolloutRun, startedAt: number, envFilePinned: boolean) {
+  return {
+    exitCode: run.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
+    data: {
+      replicas: run.state.replicas,
+      update: swarmUpdateData(run.state),
+      unconverged: run.state.unconverged,
+      durationMs: Date.now() - startedAt,
+      release: run.release,
+      envFilePinned,
+    },
+  };
 }
 
 export interface SwarmRolloutRun {
