@@ -155,9 +155,10 @@ export function createLogger(opts: LoggerOptions): AppLogger {
 
 /**
  * The access line written straight to the destination: its fields are fixed, so it is one
- * template with JSON.stringify for the strings a client chooses. Through pino it cost ~3 µs per
- * request, about a tenth of a cached catalogue read; this costs well under 1 µs. Same bytes as
- * pino's line (level label, time, pid, name, fields, msg) and the same level filter.
+ * template with JSON.stringify for the strings a client chooses. Measured with the write to the
+ * destination included: ~1.3 µs per line, against ~3 µs through pino (about a tenth of a cached
+ * catalogue read). Same bytes as pino's line (level label, time, pid, name, fields, msg) and the
+ * same level filter.
  */
 function fastAccessLog(logger: Logger, dest: DestinationStream, name: string): AccessLog {
   const head = { info: '{"level":"info"', debug: '{"level":"debug"' };
