@@ -29,6 +29,7 @@ const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT ?? 3)));
 /** Which measurements to run (comma-separated): bare, koa, products, orders. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').split(',').map((s) => s.trim()));
 /** Extra environment for the API server as JSON, to see what a feature costs, e.g. `{"LOG_LEVEL":"warn"}`. */
+const API_ENV = JSON.parse(process.env.BENCH_API_ENV ?? '{}') as Record<string, string>;
 /** Extra Node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const API_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
       RATE_LIMIT_PER_MINUTE: '100000000',
       RATE_LIMIT_AUTH_PER_MINUTE: '100000',
       DATABASE_POOL_MAX: '20',
-      ...JSON.parse(process.env.BENCH_API_ENV ?? '{}') as Record<string, string>,
+      ...API_ENV,
     });
     await waitFor(`${api}/health/ready`);
 
@@ -266,11 +267,12 @@ async function main(): Promise<void> {
     }
     // Orders add rows to the database: measured once, after every read round.
     if (ONLY.has('orders')) runs.set('orders', [await measure('POST /orders', apiServer, `${api}/orders`, { tokens, productIds })]);
-    const rows = [...runs.values()].map(summarize);
+    const rows = new Map([...runs].map(([key, r]) => [key, summarize(r)]));
     const pending: Row = { name: '', rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0, cpuUs: Number.NaN, range: '' };
-    const bare = rows.find((r) => r.name.startsWith('bare node')) ?? pending;
-    const products = rows.find((r) => r.name.startsWith('GET /products')) ?? pending;
-    // Each round's API/bare ratio: both measured minutes apart, so machine drift cancels out better than in the medians' ratio.
+    const bare = rows.get('bare') ?? pending;
+    const products = rows.get('products') ?? pending;
+    // Each round's own API/bare ratio: the two runs of a round are seconds apart, so a machine that
+    // drifts over the minutes of the whole bench moves both alike.
     const bareRuns = runs.get('bare') ?? [];
     const ratios = (runs.get('products') ?? []).map((r, i) => (100 * r.rps) / (bareRuns[i]?.rps ?? Number.NaN));
     const ratio = median(ratios);
@@ -282,7 +284,7 @@ async function main(): Promise<void> {
       '',
       '| target                       |    req/s |   req/s range | p50 ms | p99 ms | vs bare  | CPU us/req | errors |',
       '| ---------------------------- | -------: | ------------: | -----: | -----: | -------: | ---------: | -----: |',
-      ...rows.map(fmt),
+      ...[...rows.values()].map(fmt),
       '',
       `GET /products: ${ratio.toFixed(1)} % of the bare server (target >= 50 %)` +
         (ratios.length > 1 ? `, median of the rounds' ratios ${ratios.map((x) => x.toFixed(1)).join(', ')}` : '') +
