@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { createRuntime } from './runtime.js';
+import { OpenSet } from './http/open-set.js';
 import { createDatabase } from './data/db.js';
 import { migrate, seed } from './domain/setup.js';
 import type { Logger } from './observability/logger.js';
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
 
-  const inFlight = new Set<http.ServerResponse>();
+  const inFlight = new OpenSet<http.ServerResponse>();
   let draining = false;
   const drained: Array<() => void> = [];
   // One shared listener ('close' fires once per response): no closure or once() wrapper per request.
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     if (draining) res.setHeader('Connection', 'close');
     res.on('close', settled);
   });
-  const sockets = new Set<Socket>();
+  const sockets = new OpenSet<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
