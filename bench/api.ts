@@ -2,7 +2,7 @@
 // node:http server answering the same bytes, measured with autocannon (bench/client.ts, a fresh process per row).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,6 +32,8 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').spli
 const API_ENV = JSON.parse(process.env.BENCH_API_ENV ?? '{}') as Record<string, string>;
 /** Extra Node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const API_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** A file the servers' stdout (their logs, and V8's output such as `--trace-gc-nvp`) is appended to; default: discarded. */
+const SERVER_LOG = process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'a') : 'ignore';
 
 /**
  * CPU lists for `taskset` (Linux), e.g. BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1: on a small machine
@@ -79,7 +81,7 @@ async function waitFor(url: string, ms = 15_000): Promise<void> {
 
 function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const [cmd, argv] = nodeCommand(SERVER_CPUS, args);
-  const child = spawn(cmd, argv, { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', SERVER_LOG, 'inherit'] });
   children.push(child);
   return child;
 }
