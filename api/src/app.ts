@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): App {
   koa.silent = true;
 
   const registry = new RouteRegistry();
-  healthRoutes(registry, services.health);
+  healthRoutes(registry, services.health, logger);
   metricsRoutes(registry, metrics);
   authRoutes(registry, services.auth, authRateLimit(deps.limiters.auth, metrics, logger));
   productRoutes(registry, services.catalog);

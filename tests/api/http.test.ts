@@ -207,13 +207,20 @@ test('GET /docs serves Swagger UI from local assets with no inline script', asyn
   t.is((await api.request('GET', '/docs/package.json')).status, 404);
 });
 
-test('PostgreSQL unreachable -> /health 503 "down" and /health/ready 503; liveness stays 200', async (t) => {
+test('PostgreSQL unreachable -> /health 503 problem without the driver error (logged with the request id), /health/ready 503; liveness 200', async (t) => {
   const broken = await env.start({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' });
-  const health = await broken.request('GET', '/health');
+  const health = await broken.request('GET', '/health', { headers: { 'x-request-id': 'health-probe-1' } });
   t.is(health.status, 503);
-  t.is(health.body.status, 'down');
+  t.is(health.headers.get('content-type'), 'application/problem+json');
+  t.like(health.body, { status: 503, code: 'service_unavailable' });
   t.is(health.body.checks.database.status, 'down');
+  t.is(typeof health.body.checks.database.latency_ms, 'number');
   t.is(health.body.checks.redis.status, 'up');
+  t.deepEqual(Object.keys(health.body.checks.database).sort(), ['latency_ms', 'status']);
+  t.notRegex(health.text, /ECONNREFUSED|127\.0\.0\.1|:1\b|nowhere|connect/);
+  const logged = broken.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'health check failed');
+  t.is(logged?.req_id, 'health-probe-1');
+  t.regex(JSON.stringify(logged?.checks), /ECONNREFUSED/);
   t.is((await broken.request('GET', '/health/ready')).status, 503);
   t.is((await broken.request('GET', '/health/live')).status, 200);
   // A request that needs the database fails cleanly, without leaking the error.

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,11 +44,12 @@ function cli(script: string, env: Record<string, string>): Promise<{ code: numbe
 test('concurrent migrators apply each file exactly once, recorded with its checksum', async (t) => {
   const { db } = await freshDatabase();
   const dir = `${DATABASE_DIR}migrations`;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).length;
   const results = await Promise.all([runMigrations(db, dir), runMigrations(db, dir), runMigrations(db, dir)]);
-  t.is(results.reduce((n, r) => n + r.applied.length, 0), 1);
-  t.deepEqual(results.map((r) => r.applied.length + r.alreadyApplied), [1, 1, 1]);
-  const rows = await db.any('SELECT version, name, checksum, applied_at FROM schema_migrations');
-  t.is(rows.length, 1);
+  t.is(results.reduce((n, r) => n + r.applied.length, 0), files);
+  t.deepEqual(results.map((r) => r.applied.length + r.alreadyApplied), [files, files, files]);
+  const rows = await db.any('SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version');
+  t.is(rows.length, files);
   t.like(rows[0], { version: 1, name: 'initial' });
   t.regex(rows[0].checksum, /^[0-9a-f]{64}$/);
   await db.$pool.end();
@@ -60,20 +61,20 @@ test('new files are applied in order; editing an applied file is refused; a fail
   dirs.push(dir);
   cpSync(`${DATABASE_DIR}migrations`, dir, { recursive: true });
   await runMigrations(db, dir);
-  writeFileSync(path.join(dir, '002_add_sku.sql'), 'ALTER TABLE products ADD COLUMN sku text;');
-  writeFileSync(path.join(dir, '003_sku_index.sql'), 'CREATE INDEX products_sku_idx ON products (sku);');
-  t.deepEqual((await runMigrations(db, dir)).applied, ['002_add_sku.sql', '003_sku_index.sql']);
+  writeFileSync(path.join(dir, '902_add_sku.sql'), 'ALTER TABLE products ADD COLUMN sku text;');
+  writeFileSync(path.join(dir, '903_sku_index.sql'), 'CREATE INDEX products_sku_idx ON products (sku);');
+  t.deepEqual((await runMigrations(db, dir)).applied, ['902_add_sku.sql', '903_sku_index.sql']);
 
-  writeFileSync(path.join(dir, '004_broken.sql'), 'ALTER TABLE products ADD COLUMN color text; SELECT no_such_function();');
+  writeFileSync(path.join(dir, '904_broken.sql'), 'ALTER TABLE products ADD COLUMN color text; SELECT no_such_function();');
   await t.throwsAsync(runMigrations(db, dir));
   const cols = await db.any("SELECT 1 FROM information_schema.columns WHERE table_name = 'products' AND column_name = 'color'");
   t.is(cols.length, 0, 'the failed file was rolled back whole');
-  t.is((await db.one<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations')).n, 3);
-  rmSync(path.join(dir, '004_broken.sql'));
+  t.is((await db.one<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations')).n, readdirSync(`${DATABASE_DIR}migrations`).length + 2);
+  rmSync(path.join(dir, '904_broken.sql'));
 
-  appendFileSync(path.join(dir, '002_add_sku.sql'), '\n-- edited');
+  appendFileSync(path.join(dir, '902_add_sku.sql'), '\n-- edited');
   const err = await t.throwsAsync(runMigrations(db, dir), { instanceOf: MigrationError });
-  t.regex(err!.message, /002_add_sku\.sql changed after it was applied/);
+  t.regex(err!.message, /902_add_sku\.sql changed after it was applied/);
   await db.$pool.end();
 });
 

@@ -5,6 +5,7 @@ import { findUserById, findUserForLogin, insertUser, type UserRow } from '../dat
 import type { ActiveUsers, RevocationStore } from '../data/sessions.js';
 import { DomainError } from './errors.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js';
+import { passwordWeakness } from './password-policy.js';
 
 export type Role = 'customer' | 'admin';
 
@@ -53,6 +54,8 @@ export class AuthService {
   ) {}
 
   async register(input: { username: string; email: string; password: string }): Promise<UserView> {
+    const weakness = passwordWeakness(input.password, input);
+    if (weakness) throw new DomainError('weak_password', `the password ${weakness}`, undefined, [{ path: 'password', message: weakness }]);
     const passwordHash = await hashPassword(input.password);
     const result = await insertUser(this.db, { username: input.username, email: input.email, passwordHash, role: 'customer' });
     if (!result.ok) {

@@ -1,5 +1,5 @@
 import type { Db } from '../data/db.js';
-import { addToCart, getCart, removeCartItem, setCartQuantity, MAX_LINE_QUANTITY, type CartLine } from '../data/repos/carts.js';
+import { addToCart, getCart, removeCartItem, setCartQuantity, MAX_CART_LINES, MAX_LINE_QUANTITY, type CartLine } from '../data/repos/carts.js';
 import { DomainError, notFound } from './errors.js';
 
 export interface CartView {
@@ -21,6 +21,11 @@ export class CartService {
     if (result === 'limit') {
       throw new DomainError('cart_quantity_limit', `a cart line holds at most ${MAX_LINE_QUANTITY} units`, undefined, [
         { path: 'quantity', message: `the line would exceed ${MAX_LINE_QUANTITY} units` },
+      ]);
+    }
+    if (result === 'lines') {
+      throw new DomainError('cart_line_limit', `a cart holds at most ${MAX_CART_LINES} different products: order or remove some first`, undefined, [
+        { path: 'product_id', message: `the cart already holds ${MAX_CART_LINES} different products` },
       ]);
     }
     return getCart(this.db, userId);

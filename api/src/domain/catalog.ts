@@ -122,7 +122,7 @@ export class CatalogService {
   private async checkCategory(id: number | null | undefined): Promise<void> {
     if (id === null || id === undefined) return;
     if (!(await categoryExists(this.db, id))) {
-      throw new DomainError('validation_failed', `category ${id} does not exist`, undefined, [{ path: 'category_id', message: `category ${id} does not exist` }]);
+      throw new DomainError('category_not_found', `category ${id} does not exist`, undefined, [{ path: 'category_id', message: `category ${id} does not exist` }]);
     }
   }
 }

@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'invalid_transition'
   | 'cart_empty'
   | 'cart_quantity_limit'
+  | 'cart_line_limit'
+  | 'category_not_found'
+  | 'weak_password'
   | 'idempotency_key_in_use'
   | 'idempotency_key_reused'
   | 'rate_limited'
@@ -43,11 +46,15 @@ export class DomainError extends Error {
   }
 }
 
-export const notFound = (what: 'product' | 'order' | 'cart item', id: number | string): DomainError =>
-  new DomainError(
-    what === 'product' ? 'product_not_found' : what === 'order' ? 'order_not_found' : 'cart_item_not_found',
-    `${what} ${id} does not exist`,
-  );
+const NOT_FOUND = {
+  product: ['product_not_found', 'product_id'],
+  order: ['order_not_found', 'order_id'],
+  'cart item': ['cart_item_not_found', 'item_id'],
+} as const;
+
+/** The id travels as an extension member too (`product_id`, `order_id`, `item_id`), so clients need not parse the detail. */
+export const notFound = (what: keyof typeof NOT_FOUND, id: number): DomainError =>
+  new DomainError(NOT_FOUND[what][0], `${what} ${id} does not exist`, { [NOT_FOUND[what][1]]: id });
 
 // Network failures and PostgreSQL "cannot serve now" states: connection failures (08000-08006, not the
 // 08P01 protocol violation a bad value can cause), too many connections, administrator shutdown.

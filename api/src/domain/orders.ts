@@ -33,8 +33,6 @@ export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> 
   cancelled: [],
 };
 
-export const MAX_ORDER_QUANTITY = 10_000;
-
 /** Sorted JSON with no whitespace: two bodies with the same meaning get the same fingerprint. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -88,9 +86,6 @@ export class OrderService {
       if (lines.length === 0) throw new DomainError('cart_empty', fromCart ? 'the cart is empty: add products first or send items' : 'the order has no items');
       const taken: NewOrderLine[] = [];
       for (const line of lines) {
-        if (line.quantity > MAX_ORDER_QUANTITY) {
-          throw new DomainError('validation_failed', `at most ${MAX_ORDER_QUANTITY} units of one product per order`);
-        }
         const product = await takeStock(t, line.product_id, line.quantity);
         if (!product) {
           const current = await productStock(t, line.product_id);

@@ -1,17 +1,25 @@
 import { z } from 'zod';
 import { Router, type Layer } from '@koa/router';
-import { DomainError, type FieldError } from '../domain/errors.js';
+import { DomainError, type ErrorCode, type FieldError } from '../domain/errors.js';
 import type { AppContext, AppMiddleware, AppState } from './context.js';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
 export type Auth = 'public' | 'user' | 'admin';
 
+/** Response headers a client needs, documented once in openapi.ts. */
+export type ResponseHeader = 'Location' | 'Idempotent-Replayed' | 'Cache-Control';
+
 export interface ResponseSpec {
   description: string;
+  /** 2xx: the JSON body. 4xx/5xx: a problem schema with extension members (default: Problem narrowed to `codes`). */
   schema?: z.ZodType;
-  /** Defaults to application/json when a schema is given. */
-  contentType?: string;
-  headers?: Record<string, { description: string; schema: Record<string, unknown> }>;
+  /** Name of `schema` under components.schemas (problem schemas only). */
+  component?: string;
+  /** Media types of a non-JSON body (its schema is a string), besides application/json when a schema is given. */
+  contentType?: string | string[];
+  /** 4xx/5xx: the problem `code`s this status carries on this route (problem.ts maps each code to its status). */
+  codes?: ErrorCode[];
+  headers?: ResponseHeader[];
 }
 
 export interface HeaderSpec {

@@ -1,16 +1,24 @@
 import { z } from 'zod';
+import type { ErrorCode } from '../domain/errors.js';
+import { PROBLEMS } from './problem.js';
 
 // ---- building blocks ------------------------------------------------------------------------
 
 const INT4_MAX = 2_147_483_647;
 
+/** Integer parameters by schema: the document shows them as `type: integer` with their range (see openapi.ts). */
+export const INTEGER_PARAMS = new WeakMap<object, { minimum: number; maximum: number }>();
+
 /** An integer carried in a path or query string ("42"), range-checked before it reaches SQL. */
-export const intString = (min: number, max: number) =>
-  z
+export const intString = (min: number, max: number) => {
+  const schema = z
     .string()
     .regex(/^\d{1,10}$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+  INTEGER_PARAMS.set(schema, { minimum: min, maximum: max });
+  return schema;
+};
 
 export const idString = intString(1, INT4_MAX);
 export const Id = z.number().int().min(1).max(INT4_MAX);
@@ -20,6 +28,15 @@ export const Money = z
   .string()
   .regex(/^\d{1,8}(\.\d{1,2})?$/, 'must be a decimal string such as "19.99" (at most 8 digits before the point and 2 after)')
   .meta({ examples: ['19.99'] });
+
+/**
+ * A computed amount in a response (line totals, cart and order totals, revenue): two decimals and
+ * as many integer digits as it needs: quantities multiply prices and revenue sums orders.
+ */
+export const Amount = z
+  .string()
+  .regex(/^\d+\.\d{2}$/)
+  .meta({ description: 'decimal string with two decimals, e.g. "1234567890.50"', examples: ['59.97'] });
 
 export const Timestamp = z.iso.datetime().meta({ description: 'UTC, ISO 8601' });
 
@@ -141,9 +158,9 @@ export const CartItem = z.object({
   name: z.string(),
   unit_price: Money,
   quantity: z.number().int(),
-  line_total: Money,
+  line_total: Amount,
 });
-export const Cart = z.object({ items: z.array(CartItem), total: Money });
+export const Cart = z.object({ items: z.array(CartItem), total: Amount });
 
 // ---- orders ---------------------------------------------------------------------------------
 
@@ -152,6 +169,7 @@ export const OrderStatus = z.enum(['pending', 'paid', 'shipped', 'delivered', 'c
 export const OrderCreate = z
   .object({
     items: z
+      // 100 lines of 10,000 units at the highest price stay below 10^14: orders.total is numeric(16,2).
       .array(z.object({ product_id: Id, quantity: z.number().int().min(1).max(10_000) }).strict())
       .min(1)
       .max(100)
@@ -160,12 +178,12 @@ export const OrderCreate = z
   })
   .strict();
 
-export const OrderItem = z.object({ product_id: Id, name: z.string(), unit_price: Money, quantity: z.number().int(), line_total: Money });
+export const OrderItem = z.object({ product_id: Id, name: z.string(), unit_price: Money, quantity: z.number().int(), line_total: Amount });
 export const Order = z.object({
   id: Id,
   user_id: Id,
   status: OrderStatus,
-  total: Money,
+  total: Amount,
   items: z.array(OrderItem),
   created_at: Timestamp,
   updated_at: Timestamp,
@@ -183,7 +201,7 @@ export const Dashboard = z.object({
   users: z.number().int(),
   products: z.number().int(),
   orders_today: z.number().int(),
-  revenue_today: Money,
+  revenue_today: Amount,
   pending_orders: z.number().int(),
   low_stock: z.array(z.object({ id: Id, name: z.string(), stock: z.number().int() })),
 });
@@ -191,20 +209,42 @@ export const Dashboard = z.object({
 export const AnalyticsQuery = z.object({ days: intString(1, 365).default(30) }).strict();
 export const Analytics = z.object({
   days: z.number().int(),
-  sales_by_day: z.array(z.object({ date: z.iso.date(), orders: z.number().int(), revenue: Money })),
-  top_products: z.array(z.object({ product_id: Id, name: z.string(), quantity: z.number().int(), revenue: Money })),
-  average_order_value: Money,
+  sales_by_day: z.array(z.object({ date: z.iso.date(), orders: z.number().int(), revenue: Amount })),
+  top_products: z.array(z.object({ product_id: Id, name: z.string(), quantity: z.number().int(), revenue: Amount })),
+  average_order_value: Amount,
 });
 
 // ---- errors ---------------------------------------------------------------------------------
 
-export const Problem = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  })
-  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+const FieldErrors = z.array(z.object({ path: z.string(), message: z.string() }));
+
+const problemMembers = {
+  type: z.string().meta({ description: 'URI reference of the problem type: /docs#problem-<code>' }),
+  title: z.string(),
+  status: z.number().int().min(400).max(599).meta({ description: 'the HTTP status code' }),
+  detail: z.string().meta({ description: 'what went wrong in this request, for a human' }),
+  code: z.enum(Object.keys(PROBLEMS) as [ErrorCode, ...ErrorCode[]]).meta({ description: 'machine-readable; see docs/api.md' }),
+  errors: FieldErrors.optional().meta({ description: 'one entry per invalid field' }),
+};
+
+/** RFC 9457 problem details: extension members are allowed (the errors below document theirs). */
+export const Problem = z.object(problemMembers).loose().meta({ description: 'RFC 9457 problem details (application/problem+json)' });
+
+/** A problem with extension members of its own, as it is sent. */
+const problemWith = <T extends z.ZodRawShape>(code: ErrorCode, extra: T, description: string) =>
+  z.object({ ...problemMembers, code: z.literal(code), ...extra }).loose().meta({ description });
+
+export const ValidationProblem = problemWith('validation_failed', { errors: FieldErrors.min(1) }, 'validation_failed: errors[] names each invalid field ({path, message})');
+export const InsufficientStockProblem = problemWith(
+  'insufficient_stock',
+  { product: z.object({ id: Id, name: z.string() }), requested: z.number().int().min(1), available: z.number().int().min(0) },
+  'insufficient_stock: the product that ran short, the units asked for and the units left',
+);
+export const ProductNotFoundProblem = problemWith('product_not_found', { product_id: Id }, 'product_not_found: the id that names no product');
+export const OrderNotFoundProblem = problemWith('order_not_found', { order_id: Id }, 'order_not_found: the id that names no order of yours');
+export const CartItemNotFoundProblem = problemWith('cart_item_not_found', { item_id: Id }, 'cart_item_not_found: the id that names no line of your cart');
+export const InvalidTransitionProblem = problemWith(
+  'invalid_transition',
+  { current_status: OrderStatus, requested_status: OrderStatus },
+  'invalid_transition: the status the order has and the one asked for',
+);

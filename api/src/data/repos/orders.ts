@@ -27,7 +27,7 @@ const ORDER_SELECT = `SELECT o.id, o.user_id, o.status, o.total::text AS total, 
             'name', oi.product_name,
             'unit_price', oi.unit_price::text,
             'quantity', oi.quantity,
-            'line_total', (oi.unit_price * oi.quantity)::numeric(12,2)::text) ORDER BY oi.product_id), '[]'::json)
+            'line_total', (oi.unit_price * oi.quantity)::text) ORDER BY oi.product_id), '[]'::json)
      FROM order_items oi WHERE oi.order_id = o.id) AS items
   FROM orders o`;
 
@@ -58,7 +58,7 @@ export function insertOrder(t: Queryable, userId: number, lines: NewOrderLine[])
                  'name', i.product_name,
                  'unit_price', i.unit_price::text,
                  'quantity', i.quantity,
-                 'line_total', (i.unit_price * i.quantity)::numeric(12,2)::text) ORDER BY i.product_id), '[]'::json)
+                 'line_total', (i.unit_price * i.quantity)::text) ORDER BY i.product_id), '[]'::json)
           FROM i) AS items
      FROM o`,
     [userId, lines.map((l) => l.product_id), lines.map((l) => l.name), lines.map((l) => l.unit_price), lines.map((l) => l.quantity)],

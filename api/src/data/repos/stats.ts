@@ -18,7 +18,7 @@ export async function dashboard(db: Queryable, lowStockThreshold: number): Promi
         `SELECT (SELECT count(*)::int FROM users) AS users,
                 (SELECT count(*)::int FROM products WHERE deleted_at IS NULL) AS products,
                 (SELECT count(*)::int FROM orders WHERE created_at >= ${TODAY_UTC}) AS orders_today,
-                (SELECT COALESCE(sum(total), 0)::numeric(14,2)::text FROM orders
+                (SELECT COALESCE(sum(total), 0.00)::text FROM orders
                   WHERE created_at >= ${TODAY_UTC} AND status <> 'cancelled') AS revenue_today,
                 (SELECT count(*)::int FROM orders WHERE status = 'pending') AS pending_orders`,
     );
@@ -43,7 +43,7 @@ export async function analytics(db: Queryable, days: number): Promise<Analytics>
     const since = `(${TODAY_UTC} - make_interval(days => $1 - 1))`;
     const salesByDay = await t.any<{ date: string; orders: number; revenue: string }>(
         `SELECT to_char(d.day, 'YYYY-MM-DD') AS date, count(o.id)::int AS orders,
-                COALESCE(sum(o.total), 0)::numeric(14,2)::text AS revenue
+                COALESCE(sum(o.total), 0.00)::text AS revenue
            FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($1 - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS d(day)
            LEFT JOIN orders o
              ON o.status <> 'cancelled'
@@ -54,7 +54,7 @@ export async function analytics(db: Queryable, days: number): Promise<Analytics>
     );
     const topProducts = await t.any<{ product_id: number; name: string; quantity: number; revenue: string }>(
         `SELECT oi.product_id, p.name, sum(oi.quantity)::int AS quantity,
-                sum(oi.unit_price * oi.quantity)::numeric(14,2)::text AS revenue
+                sum(oi.unit_price * oi.quantity)::text AS revenue
            FROM order_items oi
            JOIN orders o ON o.id = oi.order_id
            JOIN products p ON p.id = oi.product_id
@@ -65,7 +65,7 @@ export async function analytics(db: Queryable, days: number): Promise<Analytics>
       [days],
     );
     const avg = await t.one<{ average: string }>(
-        `SELECT COALESCE(round(avg(total), 2), 0)::numeric(12,2)::text AS average
+        `SELECT COALESCE(round(avg(total), 2), 0.00)::text AS average
            FROM orders WHERE status <> 'cancelled' AND created_at >= ${since}`,
       [days],
     );

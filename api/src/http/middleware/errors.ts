@@ -85,6 +85,9 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLog: Acc
       if (!ctx.headerSent) {
         ctx.set('X-Request-Id', requestId);
         ctx.set('X-Content-Type-Options', 'nosniff');
+        // A body left unread (refused as too large, of the wrong type...) would stall the next request on a
+        // kept-alive socket behind its remaining bytes: close the connection after this answer instead.
+        if (!ctx.req.complete) ctx.set('Connection', 'close');
       }
       metrics.inFlight--;
       const seconds = (performance.now() - start) / 1000;

@@ -13,9 +13,10 @@ export function authRoutes(r: RouteRegistry, auth: AuthService, authLimit: AppMi
     before: [authLimit],
     body: RegisterBody,
     responses: {
-      201: { description: 'Created (the password hash is never returned)', schema: User },
-      409: { description: 'username_taken or email_taken' },
-      429: { description: 'Too many attempts from this IP' },
+      201: { description: 'Created (the password hash is never returned)', schema: User, headers: ['Location'] },
+      409: { description: 'username_taken or email_taken', codes: ['username_taken', 'email_taken'] },
+      422: { description: 'validation_failed, or weak_password: shorter than 8 characters, one character repeated, a common password or the username/e-mail', codes: ['weak_password'] },
+      429: { description: 'rate_limited: too many attempts from this IP', codes: ['rate_limited'] },
     },
     async handler(ctx, { body }) {
       const user = await auth.register(body);
@@ -33,9 +34,9 @@ export function authRoutes(r: RouteRegistry, auth: AuthService, authLimit: AppMi
     before: [authLimit],
     body: LoginBody,
     responses: {
-      200: { description: 'A JWT (HS256) to send as Authorization: Bearer <access_token>', schema: Token },
-      401: { description: 'invalid_credentials: same answer for an unknown user and a wrong password' },
-      429: { description: 'Too many attempts from this IP' },
+      200: { description: 'A JWT (HS256) to send as Authorization: Bearer <access_token>', schema: Token, headers: ['Cache-Control'] },
+      401: { description: 'invalid_credentials: same answer for an unknown user and a wrong password', codes: ['invalid_credentials'] },
+      429: { description: 'rate_limited: too many attempts from this IP', codes: ['rate_limited'] },
     },
     async handler(ctx, { body }) {
       ctx.set('Cache-Control', 'no-store');

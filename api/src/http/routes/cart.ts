@@ -23,8 +23,8 @@ export function cartRoutes(r: RouteRegistry, cart: CartService): void {
     body: CartAdd,
     responses: {
       200: { description: 'The cart after the change', schema: Cart },
-      404: { description: 'product_not_found' },
-      422: { description: 'validation_failed or cart_quantity_limit (1000 per line)' },
+      404: { description: 'product_not_found', codes: ['product_not_found'] },
+      422: { description: 'validation_failed, cart_quantity_limit (1000 units per line) or cart_line_limit (100 lines per cart)', codes: ['cart_quantity_limit', 'cart_line_limit'] },
     },
     async handler(ctx, { body }) {
       ctx.body = await cart.add(ctx.state.user!.id, body.product_id, body.quantity);
@@ -38,7 +38,7 @@ export function cartRoutes(r: RouteRegistry, cart: CartService): void {
     auth: 'user',
     params: ItemIdParams,
     body: CartUpdate,
-    responses: { 200: { description: 'The cart after the change', schema: Cart }, 404: { description: 'cart_item_not_found' } },
+    responses: { 200: { description: 'The cart after the change', schema: Cart }, 404: { description: 'cart_item_not_found', codes: ['cart_item_not_found'] } },
     async handler(ctx, { params, body }) {
       ctx.body = await cart.setQuantity(ctx.state.user!.id, params.item_id, body.quantity);
     },
@@ -50,7 +50,7 @@ export function cartRoutes(r: RouteRegistry, cart: CartService): void {
     summary: 'Remove a cart line',
     auth: 'user',
     params: ItemIdParams,
-    responses: { 204: { description: 'Removed' }, 404: { description: 'cart_item_not_found' } },
+    responses: { 204: { description: 'Removed' }, 404: { description: 'cart_item_not_found', codes: ['cart_item_not_found'] } },
     async handler(ctx, { params }) {
       await cart.remove(ctx.state.user!.id, params.item_id);
       ctx.status = 204;

@@ -81,7 +81,10 @@ export function docsRoutes(r: RouteRegistry, openapi: () => Record<string, unkno
     summary: 'Static assets of the documentation page',
     auth: 'public',
     params: z.object({ asset: z.string().max(100) }),
-    responses: { 200: { description: 'The asset' }, 404: { description: 'not_found' } },
+    responses: {
+      200: { description: 'The asset', contentType: ['text/javascript', 'text/css', 'image/png'], headers: ['Cache-Control'] },
+      404: { description: 'not_found: no such asset', codes: ['not_found'] },
+    },
     async handler(ctx, { params }) {
       ctx.set('Cache-Control', 'public, max-age=3600');
       if (params.asset === 'init.js') {

@@ -1,17 +1,33 @@
 import { z } from 'zod';
 import type { RouteRegistry } from '../registry.js';
-import type { HealthService } from '../../domain/health.js';
+import type { HealthReport, HealthService } from '../../domain/health.js';
+import { DomainError } from '../../domain/errors.js';
+import type { Logger } from '../../observability/logger.js';
+import { sendProblem } from '../middleware/errors.js';
+import { Problem } from '../schemas.js';
 
-const Check = z.object({ status: z.enum(['up', 'down']), latency_ms: z.number(), error: z.string().optional() });
+// Status and latency only: why a dependency is down goes to the log (with the request id), never to the public.
+const Check = z.object({ status: z.enum(['up', 'down']), latency_ms: z.number().min(0) });
+const Checks = z.object({ database: Check, redis: Check });
 export const HealthSchema = z.object({
-  status: z.enum(['ok', 'degraded', 'down']),
-  checks: z.object({ database: Check, redis: Check }),
+  status: z.enum(['ok', 'degraded']),
+  checks: Checks,
   version: z.string(),
-  uptime_s: z.number(),
+  uptime_s: z.number().int().min(0),
 });
+const HealthProblem = z
+  .object({ ...Problem.shape, code: z.literal('service_unavailable'), checks: Checks, version: z.string(), uptime_s: z.number().int().min(0) })
+  .loose()
+  .meta({ description: 'service_unavailable: the database is unreachable; checks tells which dependency is down' });
 const Simple = z.object({ status: z.string() });
 
-export function healthRoutes(r: RouteRegistry, health: HealthService): void {
+/** The public view of a report: what each check found, without the error text. */
+function publicChecks(report: HealthReport): z.infer<typeof Checks> {
+  const view = (c: HealthReport['checks']['database']) => ({ status: c.status, latency_ms: c.latency_ms });
+  return { database: view(report.checks.database), redis: view(report.checks.redis) };
+}
+
+export function healthRoutes(r: RouteRegistry, health: HealthService, logger: Logger): void {
   r.add({
     method: 'get',
     path: '/health',
@@ -20,14 +36,23 @@ export function healthRoutes(r: RouteRegistry, health: HealthService): void {
     description: 'PostgreSQL down -> 503; Redis down -> 200 "degraded" (the API keeps serving from PostgreSQL).',
     auth: 'public',
     responses: {
-      200: { description: 'Serving (ok or degraded)', schema: HealthSchema },
-      503: { description: 'The database is unreachable', schema: HealthSchema },
+      200: { description: 'Serving (ok or degraded)', schema: HealthSchema, headers: ['Cache-Control'] },
+      503: { description: 'service_unavailable: the database is unreachable', codes: ['service_unavailable'], schema: HealthProblem, component: 'HealthProblem' },
     },
     async handler(ctx) {
       const report = await health.report();
-      ctx.status = report.status === 'down' ? 503 : 200;
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = report;
+      const failed = Object.entries(report.checks).filter(([, c]) => c.error !== undefined);
+      if (failed.length > 0) {
+        logger.warn({ req_id: ctx.state.requestId, checks: Object.fromEntries(failed.map(([name, c]) => [name, c.error])) }, 'health check failed');
+      }
+      const checks = publicChecks(report);
+      if (report.status === 'down') {
+        ctx.set('Retry-After', '5');
+        sendProblem(ctx, new DomainError('service_unavailable', `the database is unreachable (request id ${ctx.state.requestId})`, { checks, version: report.version, uptime_s: report.uptime_s }));
+        return;
+      }
+      ctx.body = { status: report.status, checks, version: report.version, uptime_s: report.uptime_s };
     },
   });
   r.add({

@@ -15,12 +15,12 @@ export function orderRoutes(r: RouteRegistry, orders: OrderService, auth: AuthSe
       'With an Idempotency-Key, a retry returns the first response (header Idempotent-Replayed: true); the same key with another body -> 422; while the first is still running -> 409.',
     auth: 'user',
     body: OrderCreate,
-    headers: [{ name: 'Idempotency-Key', description: 'a unique key per intended order (e.g. a UUID), kept 24 h', schema: { type: 'string', maxLength: 255 } }],
+    headers: [{ name: 'Idempotency-Key', description: 'a unique key per intended order (e.g. a UUID), kept 24 h', schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~]+$' } }],
     responses: {
-      201: { description: 'Created (or replayed)', schema: Order },
-      404: { description: 'product_not_found' },
-      409: { description: 'insufficient_stock (product in the body) or idempotency_key_in_use' },
-      422: { description: 'validation_failed, cart_empty or idempotency_key_reused' },
+      201: { description: 'Created (or replayed)', schema: Order, headers: ['Location', 'Idempotent-Replayed'] },
+      404: { description: 'product_not_found', codes: ['product_not_found'] },
+      409: { description: 'insufficient_stock (product in the body) or idempotency_key_in_use', codes: ['insufficient_stock', 'idempotency_key_in_use'] },
+      422: { description: 'validation_failed, cart_empty or idempotency_key_reused', codes: ['cart_empty', 'idempotency_key_reused'] },
     },
     async handler(ctx, { body }) {
       const rawKey = ctx.get('idempotency-key');
@@ -61,7 +61,7 @@ export function orderRoutes(r: RouteRegistry, orders: OrderService, auth: AuthSe
     summary: 'One of my orders (admins: any order)',
     auth: 'user',
     params: IdParams,
-    responses: { 200: { description: 'The order', schema: Order }, 404: { description: 'order_not_found (also for another user\'s order)' } },
+    responses: { 200: { description: 'The order', schema: Order }, 404: { description: 'order_not_found (also for another user\'s order)', codes: ['order_not_found'] } },
     async handler(ctx, { params }) {
       const user = ctx.state.user!;
       const isAdmin = user.role === 'admin' && (await auth.isAdmin(user.id));
@@ -77,7 +77,7 @@ export function orderRoutes(r: RouteRegistry, orders: OrderService, auth: AuthSe
     auth: 'admin',
     params: IdParams,
     body: OrderStatusBody,
-    responses: { 200: { description: 'The order after the change', schema: Order }, 404: { description: 'order_not_found' }, 409: { description: 'invalid_transition' } },
+    responses: { 200: { description: 'The order after the change', schema: Order }, 404: { description: 'order_not_found', codes: ['order_not_found'] }, 409: { description: 'invalid_transition', codes: ['invalid_transition'] } },
     async handler(ctx, { params, body }) {
       ctx.body = await orders.changeStatus(params.id, body.status);
     },

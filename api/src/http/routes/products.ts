@@ -25,7 +25,7 @@ export function productRoutes(r: RouteRegistry, catalog: CatalogService): void {
     summary: 'One product',
     auth: 'public',
     params: IdParams,
-    responses: { 200: { description: 'The product', schema: Product }, 404: { description: 'product_not_found' } },
+    responses: { 200: { description: 'The product', schema: Product }, 404: { description: 'product_not_found', codes: ['product_not_found'] } },
     async handler(ctx, { params }) {
       sendBytes(ctx, JSON_TYPE, await catalog.productJson(params.id));
     },
@@ -37,7 +37,10 @@ export function productRoutes(r: RouteRegistry, catalog: CatalogService): void {
     summary: 'Create a product (admin)',
     auth: 'admin',
     body: ProductCreate,
-    responses: { 201: { description: 'Created', schema: Product } },
+    responses: {
+      201: { description: 'Created', schema: Product, headers: ['Location'] },
+      422: { description: 'validation_failed or category_not_found', codes: ['category_not_found'] },
+    },
     async handler(ctx, { body }) {
       const product = await catalog.create(body);
       ctx.status = 201;
@@ -53,7 +56,11 @@ export function productRoutes(r: RouteRegistry, catalog: CatalogService): void {
     auth: 'admin',
     params: IdParams,
     body: ProductUpdate,
-    responses: { 200: { description: 'Updated', schema: Product }, 404: { description: 'product_not_found' } },
+    responses: {
+      200: { description: 'Updated', schema: Product },
+      404: { description: 'product_not_found', codes: ['product_not_found'] },
+      422: { description: 'validation_failed or category_not_found', codes: ['category_not_found'] },
+    },
     async handler(ctx, { params, body }) {
       ctx.body = await catalog.update(params.id, body);
     },
@@ -65,7 +72,7 @@ export function productRoutes(r: RouteRegistry, catalog: CatalogService): void {
     summary: 'Delete a product (admin); past orders keep their lines, carts lose it',
     auth: 'admin',
     params: IdParams,
-    responses: { 204: { description: 'Deleted' }, 404: { description: 'product_not_found' } },
+    responses: { 204: { description: 'Deleted' }, 404: { description: 'product_not_found', codes: ['product_not_found'] } },
     async handler(ctx, { params }) {
       await catalog.remove(params.id);
       ctx.status = 204;
