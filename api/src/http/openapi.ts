@@ -46,8 +46,17 @@ function integerParams(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): voi
   Object.assign(ctx.jsonSchema, { type: 'integer', ...range });
 }
 
+/** PostgreSQL text cannot hold NUL, so the API refuses it in any string it is sent (registry.ts): say so. */
+const NO_NUL = '^[^\\u0000]*$';
+
+function noNul(ctx: { jsonSchema: JsonSchema }): void {
+  const s = ctx.jsonSchema;
+  if (s.type === 'string' && s.pattern === undefined && s.enum === undefined && s.const === undefined) s.pattern = NO_NUL;
+}
+
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const json = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any', override: integerParams }) as JsonSchema;
+  const override = io === 'input' ? (ctx: { zodSchema: unknown; jsonSchema: JsonSchema }) => (integerParams(ctx), noNul(ctx)) : integerParams;
+  const json = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any', override }) as JsonSchema;
   delete json.$schema;
   return json;
 }

@@ -38,6 +38,9 @@ export const Amount = z
   .regex(/^\d+\.\d{2}$/)
   .meta({ description: 'decimal string with two decimals, e.g. "1234567890.50"', examples: ['59.97'] });
 
+/** The document's form of `.trim().min(1)`: at least one non-space character (and, like every string sent, no NUL). */
+const NOT_BLANK = { pattern: '^[^\\u0000]*\\S[^\\u0000]*$' };
+
 export const Timestamp = z.iso.datetime().meta({ description: 'UTC, ISO 8601' });
 
 export const IdParams = z.object({ id: idString });
@@ -70,7 +73,9 @@ export const LoginBody = z
   .refine((b) => (b.username === undefined) !== (b.email === undefined), {
     message: 'send either username (or an e-mail address in it) or email',
     path: ['username'],
-  });
+  })
+  // The refinement above, in the document's words.
+  .meta({ oneOf: [{ required: ['username'] }, { required: ['email'] }] });
 
 export const User = z.object({
   id: Id,
@@ -93,7 +98,7 @@ export const ProductSort = z.enum(['price', '-price', 'name', '-name', 'created_
 export const ProductQuery = z
   .object({
     ...Pagination,
-    q: z.string().trim().min(1).max(100).optional().meta({ description: 'search in name and description' }),
+    q: z.string().trim().min(1).max(100).meta(NOT_BLANK).optional().meta({ description: 'search in name and description' }),
     category_id: idString.optional(),
     min_price: Money.optional(),
     max_price: Money.optional(),
@@ -116,7 +121,7 @@ export const Product = z.object({
 export const ProductList = z.object({ items: z.array(Product), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
 
 const productFields = {
-  name: z.string().trim().min(1).max(200),
+  name: z.string().trim().min(1).max(200).meta(NOT_BLANK),
   description: z.string().max(5000),
   price: Money,
   stock: z.number().int().min(0).max(1_000_000),
@@ -141,7 +146,8 @@ export const ProductUpdate = z
     category_id: productFields.category_id.optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, { message: 'send at least one field to change' });
+  .refine((b) => Object.keys(b).length > 0, { message: 'send at least one field to change' })
+  .meta({ minProperties: 1 });
 
 export const Category = z.object({ id: Id, name: z.string(), slug: z.string(), description: z.string(), product_count: z.number().int() });
 

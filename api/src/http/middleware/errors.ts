@@ -27,6 +27,8 @@ function writeBytes(ctx: Koa.Context, requestId: string, bytes: { contentType: s
 export function sendProblem(ctx: Koa.Context | AppContext, err: DomainError): void {
   const body = problemBody(err.code, err.message, err.extra, err.errors);
   ctx.status = body.status;
+  // RFC 9110: every 401 names the scheme that would be accepted.
+  if (body.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
   ctx.body = body;
   ctx.type = PROBLEM_CONTENT_TYPE;
 }

@@ -20,7 +20,7 @@ export function metricsRoutes(r: RouteRegistry, metrics: Metrics): void {
     summary: 'Prometheus metrics (or a JSON summary with Accept: application/json)',
     auth: 'public',
     responses: {
-      200: { description: 'Prometheus text exposition format, or the JSON summary', contentType: 'text/plain; version=0.0.4', schema: Summary },
+      200: { description: 'Prometheus text exposition format, or the JSON summary', contentType: 'text/plain', schema: Summary },
     },
     async handler(ctx) {
       ctx.set('Cache-Control', 'no-store');
