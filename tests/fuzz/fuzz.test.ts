@@ -86,10 +86,10 @@ function requestArbitrary(op: Operation): fc.Arbitrary<Req> {
 function weightOf(op: Operation): number {
   if (/^post(AuthRegister|AuthLogin)$/.test(op.operationId)) return 1;
   if (op.operationId === 'postAuthLogout') return 1;
-  if (/^(getDocs|getOpenapiJson|getHealth|getMetrics)/.test(op.operationId)) return 1;
-  if (/Cart|^postOrders$/.test(op.operationId)) return 8;
-  if (op.operationId === 'deleteProductsId') return 1;
-  return 4;
+  if (/^(getDocs|getOpenapiJson|getHealth|getMetrics)/.test(op.operationId)) return 2;
+  if (/Cart|^postOrders$/.test(op.operationId)) return 16;
+  if (op.operationId === 'deleteProductsId') return 2;
+  return 8;
 }
 
 class Run {
