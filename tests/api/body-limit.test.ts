@@ -3,18 +3,9 @@
 // socket is answered or sees the socket closed, never a hang.
 import test from 'ava';
 import net from 'node:net';
-import { createTestEnv, type TestApi, type TestEnv } from './helpers/harness.js';
+import { apiPerFile } from './helpers/harness.js';
 
-let env: TestEnv;
-let api: TestApi;
-
-test.before(async () => {
-  env = await createTestEnv();
-  api = await env.start();
-});
-test.after.always(async () => {
-  await env?.close();
-});
+const file = apiPerFile(test);
 
 interface Exchange {
   first: string;
@@ -24,7 +15,7 @@ interface Exchange {
 
 /** Sends `request`, reads its answer, then sends a GET /health/live on the same socket. */
 function twoRequests(request: Buffer[], waitMs = 8000): Promise<Exchange> {
-  const { port } = new URL(api.url);
+  const { port } = new URL(file.api.url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), '127.0.0.1');
     let data = '';

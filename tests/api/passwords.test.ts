@@ -2,22 +2,13 @@
 // shipped with the API, no network), not one character repeated, not the username or e-mail.
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
-import { createTestEnv, type TestApi, type TestEnv } from './helpers/harness.js';
+import { apiPerFile } from './helpers/harness.js';
 import { commonPasswordList, moduleText } from './helpers/common-passwords.js';
 
-let env: TestEnv;
-let api: TestApi;
-
-test.before(async () => {
-  env = await createTestEnv();
-  api = await env.start();
-});
-test.after.always(async () => {
-  await env?.close();
-});
+const file = apiPerFile(test);
 
 const register = (username: string, password: string, email = `${username}@example.com`) =>
-  api.request('POST', '/auth/register', { body: { username, email, password } });
+  file.api.request('POST', '/auth/register', { body: { username, email, password } });
 
 test('weak passwords -> 422 weak_password naming the password field, and no account is created', async (t) => {
   const cases: Array<[string, string, RegExp]> = [
@@ -44,7 +35,7 @@ test('weak passwords -> 422 weak_password naming the password field, and no acco
     const res = await register('weak9', short);
     t.like(res.body, { status: 422, code: 'validation_failed', errors: [{ path: 'password', message: 'must be at least 8 characters' }] });
   }
-  t.is((await env.db.one<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE username LIKE 'weak%'")).n, 0);
+  t.is((await file.env.db.one<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE username LIKE 'weak%'")).n, 0);
 });
 
 test('a long passphrase, or one with any characters, is accepted', async (t) => {

@@ -1,3 +1,4 @@
+import type { TestFn } from 'ava';
 import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -254,4 +255,17 @@ export async function insertCategory(env: TestEnv, name = unique('cat')): Promis
 export async function stockOf(env: TestEnv, productId: number): Promise<number> {
   const r = await env.db.one<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId]);
   return r.stock;
+}
+
+/** One database, Redis prefix and API for a whole test file, closed after its last test. */
+export function apiPerFile(test: TestFn, overrides?: Record<string, string>): { env: TestEnv; api: TestApi } {
+  const file = {} as { env: TestEnv; api: TestApi };
+  test.before(async () => {
+    file.env = await createTestEnv();
+    file.api = await file.env.start(overrides);
+  });
+  test.after.always(async () => {
+    await file.env?.close();
+  });
+  return file;
 }
