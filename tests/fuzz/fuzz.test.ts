@@ -228,7 +228,6 @@ class Run {
     const key = `${op.method} ${op.path} ${res.status}`;
     this.statuses.set(key, (this.statuses.get(key) ?? 0) + 1);
     this.time.set(key, (this.time.get(key) ?? 0) + ms);
-    if (ms > 5000) finding(`slow: ${Math.round(ms)} ms`);
     if (res.status >= 500) finding(`${res.status}: ${text.slice(0, 300)}`);
     const documented = op.responses[String(res.status)];
     if (!documented) {
