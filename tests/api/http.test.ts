@@ -217,7 +217,7 @@ test('PostgreSQL unreachable -> /health 503 problem without the driver error (lo
   t.is(typeof health.body.checks.database.latency_ms, 'number');
   t.is(health.body.checks.redis.status, 'up');
   t.deepEqual(Object.keys(health.body.checks.database).sort(), ['latency_ms', 'status']);
-  t.notRegex(health.text, /ECONNREFUSED|127\.0\.0\.1|:1\b|nowhere|connect/);
+  t.notRegex(health.text, /ECONNREFUSED|127\.0\.0\.1|nowhere|connect/);
   const logged = broken.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'health check failed');
   t.is(logged?.req_id, 'health-probe-1');
   t.regex(JSON.stringify(logged?.checks), /ECONNREFUSED/);
