@@ -15,7 +15,7 @@ import { CatalogService } from './domain/catalog.js';
 import { CartService } from './domain/cart.js';
 import { OrderService } from './domain/orders.js';
 import { AdminService } from './domain/admin.js';
-import { createLimiter } from './http/middleware/rateLimit.js';
+import { createLimiter, globalReserve } from './http/middleware/rateLimit.js';
 import { createApp, type App, type Services } from './app.js';
 
 export interface Runtime {
@@ -80,7 +80,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
   });
   const limiters = {
     auth: createLimiter('auth', config.rateLimitAuthPerMinute, limitsRedis, prefix),
-    global: createLimiter('global', config.rateLimitPerMinute, limitsRedis, prefix),
+    global: createLimiter('global', config.rateLimitPerMinute, limitsRedis, prefix, globalReserve(config.rateLimitPerMinute)),
   };
   const app = createApp({ config, logger, accessLog, metrics, services, limiters });
 
