@@ -30,6 +30,8 @@ export interface Runtime {
 }
 
 export const CACHE_TTL_SECONDS = 300;
+/** A product id that does not exist is remembered this long (a product created with that id clears it at once). */
+export const CACHE_NEGATIVE_TTL_SECONDS = 10;
 /** With ~30 KB for a full page of products, at most ~30 MB of cache in a noeviction Redis. */
 export const CACHE_MAX_ENTRIES = 1000;
 /** Per replica, in process memory, in front of Redis. */
@@ -55,8 +57,8 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
   await Promise.all([waitReady(redis, 1000), waitReady(cacheRedis, 1000), waitReady(limitsRedis, 1000)]);
 
   const prefix = config.redisKeyPrefix;
-  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES, localMaxBytes: CACHE_LOCAL_MAX_BYTES });
-  if (cacheRedis.status === 'ready') await cache.bump();
+  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, negativeTtlSeconds: CACHE_NEGATIVE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES, localMaxBytes: CACHE_LOCAL_MAX_BYTES });
+  if (cacheRedis.status === 'ready') await cache.invalidateAll();
   const activeUsers = new ActiveUsers(redis, prefix);
   const catalog = new CatalogService(db, cache, metrics);
   const services: Services = {
@@ -69,7 +71,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
         metrics.ordersCreated.inc();
         metrics.orderRevenue.inc(Number(total));
       },
-      stockChanged: () => catalog.stockChanged(),
+      stockChanged: (change) => catalog.stockChanged(change),
     }),
     admin: new AdminService(db),
   };
