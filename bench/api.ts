@@ -26,8 +26,12 @@ const SETTLE = Number(process.env.BENCH_SETTLE ?? 20);
  * speed (see docs/api.md), so a single round decides nothing close to a target.
  */
 const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT ?? 3)));
-/** Which measurements to run (comma-separated): bare, koa, products, orders. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders').split(',').map((s) => s.trim()));
+/** Which measurements to run (comma-separated): bare, koa, products, orders, mix. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'bare,koa,products,orders,mix').split(',').map((s) => s.trim()));
+/** The cache mix: this share of orders, the rest catalogue reads over MIX_PRODUCTS products. */
+const MIX_ORDER_SHARE = Number(process.env.BENCH_MIX_ORDERS ?? 0.02);
+const MIX_PRODUCTS = 50;
+const MIX_LISTS = ['/products', '/products?offset=20', '/products?offset=40', '/products?sort=price'];
 /** Extra environment for the API server as JSON, to see what a feature costs, e.g. `{"LOG_LEVEL":"warn"}`. */
 const API_ENV = JSON.parse(process.env.BENCH_API_ENV ?? '{}') as Record<string, string>;
 /** Extra Node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
@@ -132,9 +136,17 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** Runs bench/client.ts in a fresh process against `url`; the server's CPU is read around the measured part only. */
-function measure(name: string, server: ChildProcess, url: string, orders?: { tokens: string[]; productIds: number[] }): Promise<Row> {
-  const spec = JSON.stringify({ url, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, orders });
+interface Load {
+  orders?: { tokens: string[]; productIds: number[] };
+  mix?: { tokens: string[]; productIds: number[]; orderShare: number; lists: string[] };
+}
+
+/**
+ * Runs bench/client.ts in a fresh process against `url`; the server's CPU is read around the
+ * measured part only, and `onStart` is called when it begins.
+ */
+function measure(name: string, server: ChildProcess, url: string, load: Load = {}, onStart?: () => void): Promise<Row> {
+  const spec = JSON.stringify({ url, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, ...load });
   const [cmd, argv] = nodeCommand(CLIENT_CPUS, ['--import=tsx', path.join(ROOT, 'bench/client.ts'), spec]);
   const client = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
@@ -143,7 +155,10 @@ function measure(name: string, server: ChildProcess, url: string, orders?: { tok
     client.stdout.setEncoding('utf8');
     client.stdout.on('data', (chunk: string) => {
       out += chunk;
-      if (Number.isNaN(before) && out.startsWith('start\n')) before = cpuSeconds(server.pid);
+      if (Number.isNaN(before) && out.startsWith('start\n')) {
+        before = cpuSeconds(server.pid);
+        onStart?.();
+      }
     });
     client.on('error', reject);
     client.on('exit', (code) => {
@@ -154,6 +169,18 @@ function measure(name: string, server: ChildProcess, url: string, orders?: { tok
       resolve({ name, rps: r.rps, p50: r.p50, p99: r.p99, non2xx: r.non2xx, errors: r.errors, cpuUs: (cpu * 1e6) / Math.max(1, r.total), range: '' });
     });
   });
+}
+
+interface CacheCounts {
+  hits: number;
+  misses: number;
+}
+
+/** Sums of cache_hits_total and cache_misses_total over every cache, as Prometheus scrapes them. */
+async function cacheCounts(api: string): Promise<CacheCounts> {
+  const text = await (await fetch(`${api}/metrics`)).text();
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return { hits: sum('cache_hits_total'), misses: sum('cache_misses_total') };
 }
 
 async function main(): Promise<void> {
@@ -173,6 +200,12 @@ async function main(): Promise<void> {
     run(process.execPath, ['api/dist/cli/migrate.js'], common);
     run(process.execPath, ['api/dist/cli/seed.js'], { ...common, ENVIRONMENT: 'development' });
     const db = pgp(benchDbUrl);
+    // At least MIX_PRODUCTS products for the cache mix.
+    await db.none(
+      `INSERT INTO products (name, description, price, stock)
+       SELECT 'Bench product ' || g, 'A product of the benchmark', 9.99, 1 FROM generate_series(1, $1 - (SELECT count(*) FROM products WHERE deleted_at IS NULL)) g`,
+      [MIX_PRODUCTS],
+    );
     // Plenty of stock on every product, so the order benchmark measures the order path, not sold-out 409s.
     await db.none('UPDATE products SET stock = 100000000');
     const productIds = (await db.any<{ id: number }>('SELECT id FROM products ORDER BY id')).map((r) => r.id);
@@ -197,7 +230,7 @@ async function main(): Promise<void> {
 
     const tokens: string[] = [];
     // Shoppers (scrypt hashing: seconds of CPU) only when the order benchmark runs.
-    for (let i = 0; ONLY.has('orders') && i < SHOPPERS; i += 10) {
+    for (let i = 0; (ONLY.has('orders') || ONLY.has('mix')) && i < SHOPPERS; i += 10) {
       await Promise.all(
         Array.from({ length: 10 }, async (_, j) => {
           const username = `bench${i + j}`;
@@ -268,7 +301,17 @@ async function main(): Promise<void> {
       }
     }
     // Orders add rows to the database: measured once, after every read round.
-    if (ONLY.has('orders')) runs.set('orders', [await measure('POST /orders', apiServer, `${api}/orders`, { tokens, productIds })]);
+    if (ONLY.has('orders')) runs.set('orders', [await measure('POST /orders', apiServer, `${api}/orders`, { orders: { tokens, productIds } })]);
+    // The cache under a shop's traffic: its hit ratio from the Prometheus counters over the measured part.
+    let mixRatio: number | null = null;
+    if (ONLY.has('mix')) {
+      let before: Promise<CacheCounts> | undefined;
+      const mix = { tokens, productIds: productIds.slice(0, MIX_PRODUCTS), orderShare: MIX_ORDER_SHARE, lists: MIX_LISTS };
+      const row = await measure(`cache mix (${MIX_ORDER_SHARE * 100} % orders)`, apiServer, api, { mix }, () => (before = cacheCounts(api)));
+      runs.set('mix', [row]);
+      const [b, a] = await Promise.all([before!, cacheCounts(api)]);
+      mixRatio = (a.hits - b.hits) / Math.max(1, a.hits - b.hits + a.misses - b.misses);
+    }
     const rows = new Map([...runs].map(([key, r]) => [key, summarize(r)]));
     const pending: Row = { name: '', rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, non2xx: 0, errors: 0, cpuUs: Number.NaN, range: '' };
     const bare = rows.get('bare') ?? pending;
@@ -279,7 +322,6 @@ async function main(): Promise<void> {
     const ratios = (runs.get('products') ?? []).map((r, i) => (100 * r.rps) / (bareRuns[i]?.rps ?? Number.NaN));
     const ratio = median(ratios);
 
-    const metrics = (await (await fetch(`${api}/metrics`, { headers: { accept: 'application/json' } })).json()) as Record<string, number>;
     const fmt = (r: Row) =>
       `| ${r.name.padEnd(28)} | ${r.rps.toFixed(0).padStart(8)} | ${r.range.padStart(13)} | ${r.p50.toFixed(1).padStart(6)} | ${r.p99.toFixed(1).padStart(6)} | ${((100 * r.rps) / bare.rps).toFixed(1).padStart(6)} % | ${r.cpuUs.toFixed(0).padStart(10)} | ${String(r.non2xx + r.errors).padStart(6)} |`;
     const lines = [
@@ -291,7 +333,12 @@ async function main(): Promise<void> {
       `GET /products: ${ratio.toFixed(1)} % of the bare server (target >= 50 %)` +
         (ratios.length > 1 ? `, median of the rounds' ratios ${ratios.map((x) => x.toFixed(1)).join(', ')}` : '') +
         `; p99 ${products.p99} ms (target <= 10 ms)`,
-      `API cache hit ratio over the run: ${metrics.cache_hit_ratio}`,
+      ...(mixRatio === null
+        ? []
+        : [
+            `cache mix: ${MIX_ORDER_SHARE * 100} % orders, ${(100 - MIX_ORDER_SHARE * 100) * 0.7} % product pages, ${(100 - MIX_ORDER_SHARE * 100) * 0.3} % list pages over ${MIX_PRODUCTS} products: ` +
+              `hit ratio ${(100 * mixRatio).toFixed(1)} % (target >= 90 %; cache_hits_total / (hits + misses) over the measured part)`,
+          ]),
       '',
     ];
     process.stdout.write(lines.join('\n'));

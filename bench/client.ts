@@ -11,6 +11,8 @@ interface Spec {
   warmup: number;
   /** POST /orders: one item per order, shoppers and products taken in turn. */
   orders?: { tokens: string[]; productIds: number[] };
+  /** A shop's traffic: `orderShare` of requests are orders, the rest catalogue reads (details and list pages). */
+  mix?: { tokens: string[]; productIds: number[]; orderShare: number; lists: string[] };
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
@@ -28,6 +30,38 @@ if (spec.orders) {
           headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i % tokens.length]}` },
           body: JSON.stringify({ items: [{ product_id: productIds[(i * 7) % productIds.length], quantity: 1 }] }),
         };
+      },
+    },
+  ];
+}
+
+if (spec.mix) {
+  const { tokens, productIds, orderShare, lists } = spec.mix;
+  // A fixed pseudo-random sequence (xorshift), so every run sends the same mix.
+  let x = 2463534242;
+  const next = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const pick = <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)]!;
+  opts.requests = [
+    {
+      setupRequest: (req) => {
+        const r = next();
+        if (r < orderShare) {
+          return {
+            ...req,
+            method: 'POST',
+            path: '/orders',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${pick(tokens)}` },
+            body: JSON.stringify({ items: [{ product_id: pick(productIds), quantity: 1 }] }),
+          };
+        }
+        // Seven reads in ten are a product page, the rest a list page.
+        const path = r < orderShare + (1 - orderShare) * 0.7 ? `/products/${pick(productIds)}` : pick(lists);
+        return { ...req, method: 'GET', path, headers: {}, body: undefined };
       },
     },
   ];

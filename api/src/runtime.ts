@@ -15,7 +15,7 @@ import { CatalogService } from './domain/catalog.js';
 import { CartService } from './domain/cart.js';
 import { OrderService } from './domain/orders.js';
 import { AdminService } from './domain/admin.js';
-import { createLimiter } from './http/middleware/rateLimit.js';
+import { createLimiter, globalReserve } from './http/middleware/rateLimit.js';
 import { createApp, type App, type Services } from './app.js';
 
 export interface Runtime {
@@ -30,6 +30,8 @@ export interface Runtime {
 }
 
 export const CACHE_TTL_SECONDS = 300;
+/** A product id that does not exist is remembered this long (a product created with that id clears it at once). */
+export const CACHE_NEGATIVE_TTL_SECONDS = 10;
 /** With ~30 KB for a full page of products, at most ~30 MB of cache in a noeviction Redis. */
 export const CACHE_MAX_ENTRIES = 1000;
 /** Per replica, in process memory, in front of Redis. */
@@ -47,16 +49,16 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
   const { db } = database;
   metrics.setPoolStats(() => database.poolStats());
   const redis = createRedis(config.redisUrl, 'shop-api', logger);
-  // The catalogue version read and the rate-limit counts are already one command per event-loop
-  // turn for all requests: their own connections send them at once, without autopipelining.
+  // The cache's change check and the rate-limit counts are already one command per event-loop turn
+  // (per client, for the counts) for all requests: their own connections send them at once, without autopipelining.
   const cacheRedis = createRedis(config.cacheRedisUrl, 'shop-api-cache', logger, { autoPipelining: false });
   const limitsRedis = createRedis(config.redisUrl, 'shop-api-limits', logger, { autoPipelining: false });
   // Startup never waits long for Redis: without it the API serves from PostgreSQL.
   await Promise.all([waitReady(redis, 1000), waitReady(cacheRedis, 1000), waitReady(limitsRedis, 1000)]);
 
   const prefix = config.redisKeyPrefix;
-  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES, localMaxBytes: CACHE_LOCAL_MAX_BYTES });
-  if (cacheRedis.status === 'ready') await cache.bump();
+  const cache = new ProductCache(cacheRedis, prefix, { ttlSeconds: CACHE_TTL_SECONDS, negativeTtlSeconds: CACHE_NEGATIVE_TTL_SECONDS, maxEntries: CACHE_MAX_ENTRIES, localMaxBytes: CACHE_LOCAL_MAX_BYTES });
+  if (cacheRedis.status === 'ready') await cache.invalidateAll();
   const activeUsers = new ActiveUsers(redis, prefix);
   const catalog = new CatalogService(db, cache, metrics);
   const services: Services = {
@@ -69,7 +71,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
         metrics.ordersCreated.inc();
         metrics.orderRevenue.inc(Number(total));
       },
-      stockChanged: () => catalog.stockChanged(),
+      stockChanged: (change) => catalog.stockChanged(change),
     }),
     admin: new AdminService(db),
   };
@@ -80,7 +82,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
   });
   const limiters = {
     auth: createLimiter('auth', config.rateLimitAuthPerMinute, limitsRedis, prefix),
-    global: createLimiter('global', config.rateLimitPerMinute, limitsRedis, prefix),
+    global: createLimiter('global', config.rateLimitPerMinute, limitsRedis, prefix, globalReserve(config.rateLimitPerMinute)),
   };
   const app = createApp({ config, logger, accessLog, metrics, services, limiters });
 

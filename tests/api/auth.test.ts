@@ -196,7 +196,7 @@ test('the global limiter counts per client and 0 turns a limiter off', async (t)
   t.is((await limited.request('GET', '/health/ready')).status, 200);
   t.is((await limited.request('GET', '/metrics')).status, 200);
 
-  // Far from the limit a read is served while the counter is checked; the limit still holds exactly.
+  // Reads served from the replica's reservation (no round trip) still add up exactly.
   const forty = await env.start({ RATE_LIMIT_PER_MINUTE: '40', RATE_LIMIT_AUTH_PER_MINUTE: '0', REDIS_KEY_PREFIX: `${env.prefix}rl4:` });
   const reads: number[] = [];
   for (let i = 0; i < 45; i++) reads.push((await forty.request('GET', '/products')).status);
@@ -210,7 +210,7 @@ test('the global limiter counts per client and 0 turns a limiter off', async (t)
   t.is(wave.filter((r) => r.status === 200).length, 30);
   t.is(wave.filter((r) => r.status === 429).length, 20);
 
-  // Reads served before their count is answered (far from the limit) still add up exactly on one replica.
+  // A burst after the replica reserved points for the client still adds up exactly.
   const twoHundred = await env.start({ RATE_LIMIT_PER_MINUTE: '200', RATE_LIMIT_AUTH_PER_MINUTE: '0', REDIS_KEY_PREFIX: `${env.prefix}rl6:` });
   t.is((await twoHundred.request('GET', '/categories')).status, 200);
   const flood = await Promise.all(Array.from({ length: 250 }, () => twoHundred.request('GET', '/categories')));

@@ -1,5 +1,5 @@
 import type { Db } from '../data/db.js';
-import type { ProductCache } from '../data/cache.js';
+import { AVAILABILITY_TAG, LIST_TAG, productTag, type ProductCache } from '../data/cache.js';
 import { listCategories, categoryExists, type CategoryRow } from '../data/repos/categories.js';
 import {
   deleteProduct,
@@ -16,6 +16,18 @@ import { DomainError, notFound } from './errors.js';
 
 export type { ProductFilter, ProductInput, ProductRow };
 
+/** Products whose stock a committed write changed, and whether any went out of or back into stock. */
+export interface StockChange {
+  productIds: readonly number[];
+  availabilityChanged: boolean;
+}
+
+interface Loaded {
+  /** Empty: not found. */
+  json: string;
+  tags: readonly string[];
+}
+
 export interface CacheObserver {
   cacheHit(cache: CacheName): void;
   cacheMiss(cache: CacheName): void;
@@ -28,7 +40,7 @@ function listKey(f: ProductFilter): string {
 
 export class CatalogService {
   /** Database loads in flight, by version and key: concurrent misses share one query (no stampede). */
-  private readonly loading = new Map<string, Promise<string>>();
+  private readonly loading = new Map<string, Promise<Loaded>>();
 
   constructor(
     private readonly db: Db,
@@ -45,41 +57,49 @@ export class CatalogService {
       return cached.value;
     }
     this.observer.cacheMiss('products_list');
-    return this.load(cached?.version, key, async () => {
+    const loaded = await this.load(cached?.seq, key, async () => {
       const { items, total } = await listProducts(this.db, f);
-      return JSON.stringify({ items, total, limit: f.limit, offset: f.offset });
+      // A page shows its products and depends on which products match: not on any other product's stock.
+      const tags = [LIST_TAG, ...(f.in_stock === undefined ? [] : [AVAILABILITY_TAG]), ...items.map((p) => productTag(p.id))];
+      return { json: JSON.stringify({ items, total, limit: f.limit, offset: f.offset }), tags };
     });
+    return loaded.json;
   }
 
+  /** One product as serialized JSON; a missing product is remembered briefly too (a 404 costs no query). */
   async productJson(id: number): Promise<string | Buffer> {
     const key = `p:${id}`;
     const cached = await this.cache.get(key);
+    let value: string | Buffer;
     if (cached?.value != null) {
       this.observer.cacheHit('product');
-      return cached.value;
+      value = cached.value;
+    } else {
+      this.observer.cacheMiss('product');
+      const loaded = await this.load(cached?.seq, key, async () => {
+        const product = await getProduct(this.db, id);
+        return { json: product ? JSON.stringify(product) : '', tags: [productTag(id)] };
+      });
+      value = loaded.json;
     }
-    this.observer.cacheMiss('product');
-    return this.load(cached?.version, key, async () => {
-      const product = await getProduct(this.db, id);
-      if (!product) throw notFound('product', id);
-      return JSON.stringify(product);
-    });
+    if (value.length === 0) throw notFound('product', id);
+    return value;
   }
 
   /**
-   * Reads from the database and stores the result under the version seen before the read. Only
-   * requests that saw the same version share a load, so none gets data older than its own view.
+   * Reads from the database and stores the result under the sequence number seen before the read.
+   * Only requests that saw the same number share a load, so none gets data older than its own view.
    */
-  private load(version: string | undefined, key: string, read: () => Promise<string>): Promise<string> {
-    if (version === undefined) return read();
-    const slot = `${version}:${key}`;
+  private load(seq: number | undefined, key: string, read: () => Promise<Loaded>): Promise<Loaded> {
+    if (seq === undefined) return read();
+    const slot = `${seq}:${key}`;
     let pending = this.loading.get(slot);
     if (!pending) {
       pending = (async () => {
         try {
-          const json = await read();
-          await this.cache.set(version, key, json);
-          return json;
+          const loaded = await read();
+          await this.cache.set(seq, key, loaded.json, loaded.tags);
+          return loaded;
         } finally {
           this.loading.delete(slot);
         }
@@ -92,7 +112,8 @@ export class CatalogService {
   async create(input: ProductInput): Promise<ProductRow> {
     await this.checkCategory(input.category_id);
     const product = await insertProduct(this.db, input);
-    await this.cache.bump();
+    // Its own tag too: a "not found" cached for this id must go.
+    await this.cache.invalidate([LIST_TAG, productTag(product.id)]);
     return product;
   }
 
@@ -100,19 +121,22 @@ export class CatalogService {
     await this.checkCategory(input.category_id);
     const product = await updateProduct(this.db, id, input);
     if (!product) throw notFound('product', id);
-    await this.cache.bump();
+    // Name, price or category may move it in or out of any list.
+    await this.cache.invalidate([LIST_TAG, productTag(id)]);
     return product;
   }
 
   async remove(id: number): Promise<void> {
     const deleted = await deleteProduct(this.db, id);
     if (!deleted) throw notFound('product', id);
-    await this.cache.bump();
+    await this.cache.invalidate([LIST_TAG, productTag(id)]);
   }
 
-  /** Stock changes by orders also make cached stock figures stale. */
-  async stockChanged(): Promise<void> {
-    await this.cache.bump();
+  /** Orders and cancellations: only the entries showing these products (and in_stock lists when availability moved). */
+  async stockChanged(change: StockChange): Promise<void> {
+    const tags = change.productIds.map(productTag);
+    if (change.availabilityChanged) tags.push(AVAILABILITY_TAG);
+    await this.cache.invalidate(tags);
   }
 
   categories(): Promise<CategoryRow[]> {

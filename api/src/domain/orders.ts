@@ -5,6 +5,7 @@ import { findKey, purgeOldKeys, storeKey, tryLockKey } from '../data/repos/idemp
 import { getOrder, insertOrder, listOrdersOfUser, lockOrder, orderLines, setOrderStatus, type NewOrderLine, type OrderRow, type OrderStatus } from '../data/repos/orders.js';
 import { productStock, restock, takeStock } from '../data/repos/products.js';
 import { DomainError, notFound } from './errors.js';
+import type { StockChange } from './catalog.js';
 
 export type { OrderRow, OrderStatus };
 
@@ -21,7 +22,7 @@ export interface PlaceOrderResult {
 
 export interface OrderEvents {
   orderCreated(total: string): void;
-  stockChanged(): Promise<void>;
+  stockChanged(change: StockChange): Promise<void>;
 }
 
 /** pending -> paid -> shipped -> delivered; pending or paid -> cancelled. Nothing leaves delivered or cancelled. */
@@ -78,13 +79,14 @@ export class OrderService {
           if (stored.fingerprint !== fingerprint) {
             throw new DomainError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body; use a new key for a new order');
           }
-          return { status: stored.response_status, body: stored.response_body, replayed: true, order: null };
+          return { status: stored.response_status, body: stored.response_body, replayed: true, order: null, stock: null };
         }
       }
       const fromCart = request.items === undefined;
       const lines = mergeLines(fromCart ? await cartLinesForOrder(t, userId) : request.items!);
       if (lines.length === 0) throw new DomainError('cart_empty', fromCart ? 'the cart is empty: add products first or send items' : 'the order has no items');
       const taken: NewOrderLine[] = [];
+      let soldOut = false;
       for (const line of lines) {
         const product = await takeStock(t, line.product_id, line.quantity);
         if (!product) {
@@ -96,6 +98,7 @@ export class OrderService {
             { product: { id: current.id, name: current.name }, requested: line.quantity, available: current.stock },
           );
         }
+        if (product.stock === 0) soldOut = true;
         taken.push({ product_id: product.id, name: product.name, unit_price: product.price, quantity: line.quantity });
       }
       const order = await insertOrder(t, userId, taken);
@@ -103,11 +106,11 @@ export class OrderService {
       // Stored as the exact JSON text the first response sends, so a replay is byte-identical.
       const body = JSON.parse(JSON.stringify(order)) as unknown;
       if (idempotencyKey !== undefined) await storeKey(t, userId, idempotencyKey, fingerprint, 201, body);
-      return { status: 201, body, replayed: false, order };
+      return { status: 201, body, replayed: false, order, stock: { productIds: taken.map((l) => l.product_id), availabilityChanged: soldOut } };
     });
     if (result.order) {
       this.events.orderCreated(result.order.total);
-      await this.events.stockChanged();
+      await this.events.stockChanged(result.stock);
       this.maybePurgeKeys();
     }
     return { status: result.status, body: result.body, replayed: result.replayed };
@@ -126,6 +129,8 @@ export class OrderService {
 
   /** Cancel restocks in the same transaction, exactly once: the order row is locked first. */
   async changeStatus(orderId: number, next: OrderStatus): Promise<OrderRow> {
+    const restocked: number[] = [];
+    let backInStock = false;
     const order = await this.db.tx('order-status', async (t) => {
       const current = await lockOrder(t, orderId);
       if (!current) throw notFound('order', orderId);
@@ -138,11 +143,14 @@ export class OrderService {
         );
       }
       if (next === 'cancelled') {
-        for (const line of await orderLines(t, orderId)) await restock(t, line.product_id, line.quantity);
+        for (const line of await orderLines(t, orderId)) {
+          if (await restock(t, line.product_id, line.quantity)) backInStock = true;
+          restocked.push(line.product_id);
+        }
       }
       return setOrderStatus(t, orderId, next);
     });
-    if (next === 'cancelled') await this.events.stockChanged();
+    if (next === 'cancelled') await this.events.stockChanged({ productIds: restocked, availabilityChanged: backInStock });
     return order;
   }
 

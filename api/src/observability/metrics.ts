@@ -113,6 +113,9 @@ export class HttpMetrics {
 }
 
 const SCRAPE_TIMEOUT_MS = 1000;
+/** The JSON summary's cache_hit_ratio covers the last minute: cumulative counts snapshotted every 10 s, six kept. */
+const RATIO_STEP_MS = 10_000;
+const RATIO_STEPS = 6;
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | null> {
   let timer: NodeJS.Timeout | undefined;
@@ -144,9 +147,15 @@ export class Metrics {
   // Plain numbers for the JSON summary, so it needs no registry walk.
   private totals = { requests: 0, errors: 0, durationSum: 0, cacheHits: 0, cacheMisses: 0 };
   private lastBusiness = { productsInStock: 0, ordersToday: 0, activeUsers: 0 };
+  /** Cumulative cache hits and misses as they were 10, 20, ... 60 s ago, oldest first. */
+  private readonly cacheSnapshots: Array<{ hits: number; misses: number }> = [{ hits: 0, misses: 0 }];
 
   constructor(version: string) {
     const registers = [this.registry];
+    setInterval(() => {
+      this.cacheSnapshots.push({ hits: this.totals.cacheHits, misses: this.totals.cacheMisses });
+      if (this.cacheSnapshots.length > RATIO_STEPS) this.cacheSnapshots.shift();
+    }, RATIO_STEP_MS).unref();
     client.collectDefaultMetrics({ register: this.registry });
     this.registry.registerMetric(this.http.counter('http_requests_total', 'HTTP requests answered, by method, route template and status code') as unknown as Counter);
     this.registry.registerMetric(
@@ -277,14 +286,17 @@ export class Metrics {
       this.readBusiness('ordersToday'),
     ]);
     const t = this.totals;
-    const lookups = t.cacheHits + t.cacheMisses;
+    // Over the last minute, not since start: a ratio since start hides a collapse for hours.
+    const from = this.cacheSnapshots[0]!;
+    const hits = t.cacheHits - from.hits;
+    const lookups = hits + t.cacheMisses - from.misses;
     const round = (n: number) => Math.round(n * 10000) / 10000;
     return {
       http_requests_total: t.requests,
       active_users: activeUsers,
       products_in_stock: productsInStock,
       orders_today: ordersToday,
-      cache_hit_ratio: lookups === 0 ? 0 : round(t.cacheHits / lookups),
+      cache_hit_ratio: lookups === 0 ? 0 : round(hits / lookups),
       response_time_avg: t.requests === 0 ? 0 : round(t.durationSum / t.requests),
       error_rate: t.requests === 0 ? 0 : round(t.errors / t.requests),
     };

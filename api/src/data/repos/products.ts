@@ -127,6 +127,8 @@ export interface TakenStock {
   id: number;
   name: string;
   price: string;
+  /** Left after this order. */
+  stock: number;
 }
 
 /** Takes `quantity` units atomically; null when the product is missing, deleted or short. */
@@ -134,7 +136,7 @@ export function takeStock(t: Queryable, productId: number, quantity: number): Pr
   return t.oneOrNone<TakenStock>(
     `UPDATE products SET stock = stock - $2, updated_at = now()
       WHERE id = $1 AND stock >= $2 AND deleted_at IS NULL
-      RETURNING id, name, price`,
+      RETURNING id, name, price, stock`,
     [productId, quantity],
   );
 }
@@ -143,8 +145,10 @@ export function productStock(t: Queryable, productId: number): Promise<{ id: num
   return t.oneOrNone('SELECT id, name, stock FROM products WHERE id = $1 AND deleted_at IS NULL', [productId]);
 }
 
-export async function restock(t: Queryable, productId: number, quantity: number): Promise<void> {
-  await t.none('UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1', [productId, quantity]);
+/** Puts `quantity` units back; true when the product was out of stock before. */
+export async function restock(t: Queryable, productId: number, quantity: number): Promise<boolean> {
+  const row = await t.oneOrNone<{ stock: number }>('UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1 RETURNING stock', [productId, quantity]);
+  return row !== null && row.stock === quantity;
 }
 
 export async function countProductsInStock(db: Queryable): Promise<number> {
