@@ -80,7 +80,7 @@ export function docsRoutes(r: RouteRegistry, openapi: () => Record<string, unkno
     tag: 'docs',
     summary: 'Static assets of the documentation page',
     auth: 'public',
-    params: z.object({ asset: z.string().min(1).max(100) }),
+    params: z.object({ asset: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, 'must be a file name such as swagger-ui.css').max(100) }),
     responses: {
       200: { description: 'The asset', contentType: ['text/javascript', 'text/css', 'image/png'], headers: ['Cache-Control'] },
       404: { description: 'not_found: no such asset', codes: ['not_found'] },
