@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import type { CommandModule, CommandOutcome } from '../program.js';
-import { seconds } from '../program.js';
+import type { CommandModule, CommandOutcome } from '../command.js';
+import { seconds } from '../options.js';
 import { ExitCode } from '../exit-codes.js';
 import { messageOf } from '../errors.js';
-import { currentRelease, loadHistory } from '../core/releases.js';
-import { formatDuration, sleep } from '../core/time.js';
-import { renderTable } from '../core/table.js';
-import { jsonBody, request } from '../core/http.js';
+import { currentRelease, loadHistory } from '../state/releases.js';
+import { formatDuration, sleep } from '../time.js';
+import { renderTable } from '../formats/table.js';
+import { jsonBody, request } from '../http.js';
 import { displayName, findContainers, serviceOf, shortId } from '../docker/containers.js';
 import { exitedCleanly, healthOf, type HealthState } from '../docker/health.js';
-import { proxyEndpoint } from './rollout.js';
-import { describeUpdate, renderTasks, swarmSnapshot, type SwarmServiceSnapshot } from './swarm-status.js';
+import { proxyEndpoint } from '../orchestrators/compose/rollout.js';
+import { describeUpdate, renderTasks, swarmSnapshot, type SwarmServiceSnapshot } from '../orchestrators/swarm/status.js';
 
 export interface ContainerSnapshot {
   id: string;

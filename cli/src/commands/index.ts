@@ -1,4 +1,4 @@
-import type { CommandModule } from '../program.js';
+import type { CommandModule } from '../command.js';
 import { initCommand } from './init.js';
 import { deployModule } from './deploy.js';
 import { rollbackModule } from './rollback.js';

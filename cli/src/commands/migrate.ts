@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import type { CommandModule, CommandOutcome } from '../program.js';
+import type { CommandModule, CommandOutcome } from '../command.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { currentRelease, loadHistory } from '../core/releases.js';
+import { currentRelease, loadHistory } from '../state/releases.js';
 import { run as composeRun } from '../compose/commands.js';
 import { run, lastLines } from '../run.js';
 import { findContainers } from '../docker/containers.js';
-import { MIGRATE_COMMAND } from './rollout.js';
+import { MIGRATE_COMMAND } from '../orchestrators/compose/rollout.js';
 import { SERVICES } from './shared.js';
 import { progress } from '../output.js';
-import { findService, requireManager, runJob } from '../swarm/engine.js';
-import { migrationJobSpec, serviceName } from '../swarm/stack.js';
+import { findService, requireManager, runJob } from '../orchestrators/swarm/engine.js';
+import { migrationJobSpec, serviceName } from '../orchestrators/swarm/stack.js';
 
 /** Applies pending migrations with the current release's image (or --version's) in a one-off container. */
 export async function migrate(ctx: Context, versionArg: string | undefined): Promise<CommandOutcome> {

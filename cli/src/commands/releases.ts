@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import type { CommandModule, CommandOutcome } from '../program.js';
-import { positiveInt } from '../program.js';
-import { currentRelease, loadHistory } from '../core/releases.js';
-import { breakLock, readLock, describeHolder, realEnvironment } from '../core/lock.js';
-import { formatDuration } from '../core/time.js';
-import { renderTable } from '../core/table.js';
+import type { CommandModule, CommandOutcome } from '../command.js';
+import { positiveInt } from '../options.js';
+import { currentRelease, loadHistory } from '../state/releases.js';
+import { breakLock, readLock, describeHolder, realEnvironment } from '../state/lock.js';
+import { formatDuration } from '../time.js';
+import { renderTable } from '../formats/table.js';
 import { shortId } from '../docker/containers.js';
 
 export async function releases(ctx: Context, opts: { limit?: number; all?: boolean }): Promise<CommandOutcome> {

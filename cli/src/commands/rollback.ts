@@ -1,22 +1,22 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import type { CommandModule, CommandOutcome } from '../program.js';
+import type { CommandModule, CommandOutcome } from '../command.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import type { LockHandle } from '../core/lock.js';
-import { currentRelease, loadHistory, rollbackTarget, type Release } from '../core/releases.js';
-import { formatDuration } from '../core/time.js';
-import { renderTable } from '../core/table.js';
+import type { LockHandle } from '../state/lock.js';
+import { currentRelease, loadHistory, rollbackTarget, type Release } from '../state/releases.js';
+import { formatDuration } from '../time.js';
+import { renderTable } from '../formats/table.js';
 import { splitImage } from '../compose/model.js';
 import { shortId, findContainers } from '../docker/containers.js';
 import { inspectImage, tagImage, type ImageInfo } from '../docker/images.js';
 import { executeRollout, pinVersion, refuseIfLocked, refuseSwarmDevelopment, releaseRecorder, rolloutOptions, swarmSummary, takeDeployLock, type RolloutCliOptions } from './deploy.js';
-import { preflight } from './preflight.js';
-import type { RolloutOptions } from './rollout.js';
+import { preflight } from '../release/preflight.js';
+import type { RolloutOptions } from '../orchestrators/compose/rollout.js';
 import { SERVICES } from './shared.js';
-import { executeSwarmRollout, swarmRunReport } from './swarm-rollout.js';
-import { findService } from '../swarm/engine.js';
-import { serviceName } from '../swarm/stack.js';
+import { executeSwarmRollout, swarmRunReport } from '../orchestrators/swarm/rollout.js';
+import { findService } from '../orchestrators/swarm/engine.js';
+import { serviceName } from '../orchestrators/swarm/stack.js';
 
 export async function rollback(ctx: Context, versionArg: string | undefined, opts: RolloutCliOptions): Promise<CommandOutcome> {
   const startedAt = Date.now();

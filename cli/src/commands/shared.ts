@@ -4,8 +4,8 @@ import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { findContainers } from '../docker/containers.js';
 import { execIn } from '../docker/exec.js';
-import { serviceName } from '../swarm/stack.js';
-import { findService, serviceTasks, swarmNodes } from '../swarm/engine.js';
+import { serviceName } from '../orchestrators/swarm/stack.js';
+import { findService, serviceTasks, swarmNodes } from '../orchestrators/swarm/engine.js';
 
 /** Service names from docs/architecture.md. */
 export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy' } as const;

@@ -1,19 +1,19 @@
 import type { ListrTask } from 'listr2';
 import type Docker from 'dockerode';
-import type { Context } from '../context.js';
-import { ShopctlError, messageOf } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
-import { run, runChecked, lastLines } from '../run.js';
-import { scaleUp, up, run as composeRun } from '../compose/commands.js';
-import { SERVICE_ADDRESS, readUpstreamServers, replaceUpstreamServers, serverAddress } from '../core/upstream.js';
-import { jsonBody, request } from '../core/http.js';
-import { formatDuration } from '../core/time.js';
-import { displayName, findContainers, publishedAddress, sharedNetworkIp, shortId } from '../docker/containers.js';
-import { describeFailure, exitedCleanly, waitHealthy } from '../docker/health.js';
-import { readUpstreamFile, switchUpstream } from '../docker/nginx.js';
-import { SERVICES } from './shared.js';
-import { swarmProxyEndpoint } from './swarm-status.js';
-import { progress } from '../output.js';
+import type { Context } from '../../context.js';
+import { ShopctlError, messageOf } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import { run, runChecked, lastLines } from '../../run.js';
+import { scaleUp, up, run as composeRun } from '../../compose/commands.js';
+import { SERVICE_ADDRESS, readUpstreamServers, replaceUpstreamServers, serverAddress } from '../../formats/upstream.js';
+import { jsonBody, request } from '../../http.js';
+import { formatDuration } from '../../time.js';
+import { displayName, findContainers, publishedAddress, sharedNetworkIp, shortId } from '../../docker/containers.js';
+import { describeFailure, exitedCleanly, waitHealthy } from '../../docker/health.js';
+import { readUpstreamFile, switchUpstream } from '../../docker/nginx.js';
+import { SERVICES } from '../../commands/shared.js';
+import { swarmProxyEndpoint } from '../swarm/status.js';
+import { progress } from '../../output.js';
 
 /** `node api/dist/cli/migrate.js` in a one-off container of the new image (docs/architecture.md, "The image"). */
 export const MIGRATE_COMMAND = ['node', 'api/dist/cli/migrate.js'] as const;

@@ -1,18 +1,18 @@
 import type { ListrTask } from 'listr2';
-import type { Context } from '../context.js';
-import { ShopctlError, isShopctlError, messageOf } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
-import type { ComposeModel } from '../compose/model.js';
-import type { Release } from '../core/releases.js';
-import { formatDuration, sleep } from '../core/time.js';
-import { run, lastLines } from '../run.js';
-import { progress } from '../output.js';
-import { describeFailure } from '../docker/health.js';
-import { findService, requestRollback, runJob, serviceLogs, serviceTasks, stackServices, swarmState, type ServiceInfo } from '../swarm/engine.js';
-import { SWARM_LABEL, migrationJobSpec, serviceName, shortServiceName, stackDeploy, type ResolveImage } from '../swarm/stack.js';
-import { isNewUpdate, judge, progressOf, taskFailure, updateDeadlineMs, type TaskLike, type UpdateStatusLike, type Verdict } from '../swarm/update.js';
-import { MIGRATE_COMMAND, smokeCheck } from './rollout.js';
-import { SERVICES } from './shared.js';
+import type { Context } from '../../context.js';
+import { ShopctlError, isShopctlError, messageOf } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import type { ComposeModel } from '../../compose/model.js';
+import type { Release } from '../../state/releases.js';
+import { formatDuration, sleep } from '../../time.js';
+import { run, lastLines } from '../../run.js';
+import { progress } from '../../output.js';
+import { describeFailure } from '../../docker/health.js';
+import { findService, requestRollback, runJob, serviceLogs, serviceTasks, stackServices, swarmState, type ServiceInfo } from './engine.js';
+import { SWARM_LABEL, migrationJobSpec, serviceName, shortServiceName, stackDeploy, type ResolveImage } from './stack.js';
+import { isNewUpdate, judge, progressOf, taskFailure, updateDeadlineMs, type TaskLike, type UpdateStatusLike, type Verdict } from './update.js';
+import { MIGRATE_COMMAND, smokeCheck } from '../compose/rollout.js';
+import { SERVICES } from '../../commands/shared.js';
 
 /**
  * A deploy or rollback on Docker Swarm (docs/swarm.md): `docker stack deploy` with the new

@@ -3,15 +3,15 @@ import { dirname, join, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { GENERATE, missingFromEnv, parseEnvFile } from '../core/envfile.js';
-import { looksSecret, secretWeakness } from '../core/secrets.js';
+import { GENERATE, missingFromEnv, parseEnvFile } from '../formats/envfile.js';
+import { looksSecret, secretWeakness } from '../secrets.js';
 import { configCheck } from '../compose/commands.js';
 import type { ComposeModel } from '../compose/model.js';
 import { run, lastLines } from '../run.js';
-import { serviceName } from '../swarm/stack.js';
-import { requireManager, swarmNodes, type SwarmState } from '../swarm/engine.js';
-import { placementProblems } from '../swarm/placement.js';
-import { SERVICES } from './shared.js';
+import { serviceName } from '../orchestrators/swarm/stack.js';
+import { requireManager, swarmNodes, type SwarmState } from '../orchestrators/swarm/engine.js';
+import { placementProblems } from '../orchestrators/swarm/placement.js';
+import { SERVICES } from '../commands/shared.js';
 
 export interface PreflightResult {
   model: ComposeModel;

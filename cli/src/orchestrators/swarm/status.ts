@@ -1,13 +1,13 @@
 import type Docker from 'dockerode';
-import type { Context } from '../context.js';
-import { ShopctlError, messageOf } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
-import { formatDuration } from '../core/time.js';
-import { healthOf, type HealthState } from '../docker/health.js';
-import { nodeAddress, requireManager, serviceTasks, stackServices, swarmState, type ServiceInfo } from '../swarm/engine.js';
-import { serviceName, shortServiceName } from '../swarm/stack.js';
-import { taskFailure, type TaskLike } from '../swarm/update.js';
-import { SERVICES } from './shared.js';
+import type { Context } from '../../context.js';
+import { ShopctlError, messageOf } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import { formatDuration } from '../../time.js';
+import { healthOf, type HealthState } from '../../docker/health.js';
+import { nodeAddress, requireManager, serviceTasks, stackServices, swarmState, type ServiceInfo } from './engine.js';
+import { serviceName, shortServiceName } from './stack.js';
+import { taskFailure, type TaskLike } from './update.js';
+import { SERVICES } from '../../commands/shared.js';
 
 /** One task of a swarm service as `health` and `status` show it. */
 export interface SwarmTaskSnapshot {
