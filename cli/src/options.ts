@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** Option parsers and help helpers every command shares. */
 
@@ -32,3 +32,15 @@ export function example(lines: string): string {
     .join('\n')}\n`;
 }
 
+
+/** The options deploy and rollback share: the rolling procedure and its lock. */
+export function releaseOptions(cmd: Command): Command {
+  return cmd
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--wait [seconds]', 'queue behind a deploy that holds the lock (default 600 s) instead of refusing', seconds('--wait'))
+    .option('--force-unlock', 'remove a stale deploy lock first (never one whose process still runs here; say why in --message)')
+    .option('--replicas <n>', 'api replicas to run (default: as many as run now, at least 1)', positiveInt('--replicas'))
+    .option('--timeout <seconds>', 'how long new containers may take to become healthy (default 120)', seconds('--timeout'))
+    .option('--drain-timeout <seconds>', "how long nginx's old workers may take to finish their requests (default 30)", seconds('--drain-timeout'))
+    .option('-m, --message <text>', 'why: shown to anyone who finds the lock held');
+}

@@ -128,7 +128,8 @@ export interface StatusFacts {
 export interface HealthFacts {
   data: Record<string, unknown>;
   services: unknown[];
-  unhealthy: string[];
+  /** Defined services that are not healthy, and swarm's word on why when it has one. */
+  unhealthy: Array<{ service: string; why?: string | undefined }>;
   table: { headers: string[]; rows: string[][] };
 }
 
@@ -157,7 +158,8 @@ export interface Orchestrator {
   now(): Promise<StackNow>;
   /** How a release puts a pulled image on this host. */
   pullCommand(imageRef: string): Promise<[string, string[]]>;
-  rollout(opts: RolloutOptions): Rollout;
+  /** A rolling update to a new image, planned from what runs `now`. */
+  rollout(opts: RolloutOptions, now: StackNow): Rollout;
   /** Migrations in a one-off container (compose) or job (swarm) of the version's image. */
   migrate(version: string, onLine: (line: string) => void): Promise<{ output: string; data: Record<string, unknown> }>;
   proxyEndpoint(): Promise<ProxyEndpoint>;
