@@ -81,7 +81,7 @@ export class Context {
   private flavourPromise: Promise<ComposeFlavour> | undefined;
   private readonly models = new Map<string, Promise<ComposeModel>>();
 
-  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display' | 'orchestrator'> & { orchestrator: OrchestratorKind }) {
+  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display' | 'orchestrator'> & { orchestrator: OrchestratorKind; create?: ((ctx: Context) => Orchestrator) | undefined }) {
     this.projectDir = fields.projectDir;
     this.envFile = fields.envFile;
     this.envFileExists = fields.envFileExists;
@@ -94,10 +94,11 @@ export class Context {
     this.backupDir = fields.backupDir;
     this.output = fields.output;
     this.signal = fields.signal;
-    this.orchestrator = fields.orchestrator === 'swarm' ? new SwarmOrchestrator(this) : new ComposeOrchestrator(this);
+    this.orchestrator = fields.create ? fields.create(this) : fields.orchestrator === 'swarm' ? new SwarmOrchestrator(this) : new ComposeOrchestrator(this);
   }
 
-  static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment } = {}): Promise<Context> {
+  /** `overrides.orchestrator` builds another implementation (tests: an in-memory one). */
+  static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment; orchestrator?: (ctx: Context) => Orchestrator } = {}): Promise<Context> {
     const projectDir = resolve(opts.projectDir ?? process.cwd());
     const envFile = resolve(projectDir, opts.envFile ?? '.env');
     let envText: string | undefined;
@@ -142,6 +143,7 @@ export class Context {
       envValues,
       environment,
       orchestrator,
+      create: overrides.orchestrator,
       composeFiles,
       projectName,
       profiles,
