@@ -3,22 +3,15 @@ import { dirname, join, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { GENERATE, missingFromEnv, parseEnvFile } from '../core/envfile.js';
-import { looksSecret, secretWeakness } from '../core/secrets.js';
-import { configCheck } from '../compose/commands.js';
+import { GENERATE, missingFromEnv, parseEnvFile } from '../formats/envfile.js';
+import { looksSecret, secretWeakness } from '../secrets.js';
 import type { ComposeModel } from '../compose/model.js';
-import { run, lastLines } from '../run.js';
-import { serviceName } from '../swarm/stack.js';
-import { requireManager, swarmNodes, type SwarmState } from '../swarm/engine.js';
-import { placementProblems } from '../swarm/placement.js';
-import { SERVICES } from './shared.js';
+import { SERVICES } from '../orchestrators/orchestrator.js';
 
 export interface PreflightResult {
   model: ComposeModel;
   imageRef: string;
   checks: Array<{ name: string; detail: string }>;
-  /** Under --orchestrator swarm: this node's place in the swarm. */
-  swarm?: SwarmState | undefined;
 }
 
 /** Secret files holding passwords or keys (not certificates): these must not be weak in production. */
@@ -37,10 +30,6 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
 
   const engine = await ctx.engine();
   checks.push({ name: 'engine', detail: `Docker Engine ${engine.serverVersion} (API ${engine.usedApiVersion})` });
-  const swarm = ctx.orchestrator === 'swarm';
-  const swarmState = swarm ? await requireManager(await ctx.docker()) : undefined;
-  if (swarmState) checks.push({ name: 'swarm', detail: `swarm manager ${swarmState.nodeAddr || swarmState.nodeId}` });
-
   for (const f of ctx.composeFiles) {
     try {
       await stat(f);
@@ -48,20 +37,9 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
       throw new ShopctlError(`Compose file ${f} not found`, { exitCode: ExitCode.PREFLIGHT, hint: 'Run shopctl in the project directory, or pass -C <dir> / -f <file>.' });
     }
   }
-  let model: ComposeModel;
-  if (swarm) {
-    // The stack loader is stricter than Compose (no build-only keys, no pids_limit): its own check.
-    model = await ctx.stackModel(composeEnv);
-    checks.push({ name: 'stack', detail: `docker stack config: ${ctx.composeFiles.map((f) => relative(ctx.projectDir, f)).join(', ')} valid` });
-  } else {
-    const flavour = await ctx.flavour();
-    const valid = await run(configCheck(await ctx.compose()), { env: composeEnv, signal: ctx.signal, timeoutMs: 60_000 });
-    if (valid.exitCode !== 0) {
-      throw new ShopctlError('The compose configuration is invalid', { exitCode: ExitCode.PREFLIGHT, detail: lastLines(`${valid.stderr}\n${valid.stdout}`, 15) });
-    }
-    checks.push({ name: 'compose', detail: `${flavour.kind === 'v2' ? 'docker compose' : 'docker-compose'} ${flavour.version}: ${ctx.composeFiles.map((f) => relative(ctx.projectDir, f)).join(', ')} valid` });
-    model = await ctx.composeModel(composeEnv);
-  }
+  const stack = await ctx.orchestrator.check(composeEnv);
+  const model = stack.model;
+  checks.push(...stack.checks);
   const api = model.services.get(SERVICES.api);
   if (!api?.image) throw new ShopctlError('The compose files define no "api" service with an image', { exitCode: ExitCode.PREFLIGHT });
   for (const s of [SERVICES.db, SERVICES.proxy]) {
@@ -119,7 +97,7 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
       if (mode & 0o022) problems.push(`secret "${name}" (${ctx.display(file)}) is writable by others (mode 0${mode.toString(8)}): chmod 0644 it`);
       // Compose bind-mounts it as it is, and the services read it as their own non-root users
       // (swarm copies it into its store and mounts it 0444 itself).
-      else if (!swarm && !(mode & 0o004)) problems.push(`secret "${name}" (${ctx.display(file)}) has mode 0${mode.toString(8)}: the services cannot read it (chmod 0644 it; its folder stays 0700)`);
+      else if (stack.secretsBindMounted && !(mode & 0o004)) problems.push(`secret "${name}" (${ctx.display(file)}) has mode 0${mode.toString(8)}: the services cannot read it (chmod 0644 it; its folder stays 0700)`);
     }
     for (const dir of dirs) {
       const mode = (await stat(dir)).mode & 0o777;
@@ -141,28 +119,7 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
     }
   }
 
-  if (swarmState) {
-    // A constraint no node meets leaves tasks pending forever: say which label is missing, and how to add it.
-    const nodes = await swarmNodes(await ctx.docker());
-    const local = nodes.find((n) => n.id === swarmState.nodeId);
-    const wanted = [...model.services.values()].map((s) => ({ service: s.name, constraints: s.constraints }));
-    const placement = placementProblems(wanted, nodes, local?.hostname || swarmState.nodeId);
-    for (const p of placement) {
-      problems.push(`no ready node meets the placement of ${serviceName(ctx.projectName, p.service)} (${p.constraints.join(', ')})${p.fix.length ? `: label one, e.g. ${p.fix.join('; ')}` : ''} (docs/swarm.md, "Node labels")`);
-    }
-    if (!placement.length) checks.push({ name: 'placement', detail: `${nodes.length} node(s); every placement constraint is met` });
-    // Compose creates a missing bind-mount source; swarm rejects the task instead ("bind source path does not exist").
-    const missing = new Map<string, string[]>();
-    for (const s of model.services.values()) {
-      for (const source of s.bindSources) {
-        const path = resolve(ctx.projectDir, source);
-        if (!(await stat(path).then(() => true, () => false))) missing.set(path, [...(missing.get(path) ?? []), s.name]);
-      }
-    }
-    for (const [path, services] of missing) {
-      problems.push(`${ctx.display(path)} does not exist (bind-mounted by ${services.join(', ')}): swarm does not create it; create it on every node that runs them (mkdir -p ${ctx.display(path)})`);
-    }
-  }
+  problems.push(...stack.problems);
 
   if (problems.length) {
     throw new ShopctlError(`Preflight failed: ${problems.length} problem(s)`, {
@@ -171,5 +128,5 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
       hint: 'Nothing was changed. Fix the above and run the deploy again.',
     });
   }
-  return { model, imageRef: api.image, checks, swarm: swarmState };
+  return { model, imageRef: api.image, checks };
 }
