@@ -20,7 +20,7 @@ export class ApiError extends Error {
   }
 }
 
-const UNREACHABLE = "The shop's server cannot be reached right now. Nothing was lost: try again in a moment.";
+const UNREACHABLE = "The shop's server cannot be reached right now. Please try again in a moment.";
 const TOKEN_KEY = 'shop.token';
 const USER_KEY = 'shop.user';
 

@@ -46,12 +46,15 @@ export function Field(props: {
   );
 }
 
-/** The page's heading: focused on navigation, so keyboard and screen reader users start there. */
+let firstPage = true;
+
+/** The page's heading: focused after a navigation (not on load), so keyboard and screen reader users start there. */
 export function PageTitle({ children, title }: { children: ComponentChildren; title: string }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `${title} · Shop`;
-    if (document.activeElement === document.body || document.activeElement?.closest('header')) ref.current?.focus({ preventScroll: true });
+    if (firstPage) firstPage = false;
+    else if (document.activeElement === document.body || document.activeElement?.closest('header')) ref.current?.focus({ preventScroll: true });
   }, [title]);
   return (
     <h1 ref={ref} tabIndex={-1}>

@@ -302,6 +302,16 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
       },
     },
     {
+      // Only once the old containers are gone: a deploy that fails earlier leaves the old pages.
+      title: "Copy the new version's storefront into the proxy's files",
+      enabled: () => !state.firstDeploy && opts.services.includes(SERVICES.storefront),
+      task: async (_c, task) => {
+        // The service's own command (a copy, then index.html renamed into place) in the new image.
+        await runChecked(composeRun(await ctx.compose(), SERVICES.storefront, [], { noDeps: true }), 'copying the storefront', composeRunOpts);
+        task.title = "Storefront of the new version published (old hashed assets kept for open pages)";
+      },
+    },
+    {
       title: 'Point nginx back at the service name',
       enabled: () => !state.firstDeploy,
       task: async (_c, task) => {

@@ -8,7 +8,7 @@ import { serviceName } from '../swarm/stack.js';
 import { findService, serviceTasks, swarmNodes } from '../swarm/engine.js';
 
 /** Service names from docs/architecture.md. */
-export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy' } as const;
+export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy', storefront: 'storefront' } as const;
 
 /** The newest running container of a service, or a preflight error saying how to start it. */
 export async function runningContainer(ctx: Context, service: string): Promise<Docker.ContainerInspectInfo> {

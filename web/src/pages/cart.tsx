@@ -18,9 +18,10 @@ function useCart({ user, onCart }: AppProps) {
   };
   const reload = () =>
     api<Cart>('/cart').then(show, (err: unknown) => {
-      setProblem(errorMessage(err));
       const cached = user && localStorage.getItem(cacheKey(user.id));
-      if (cached && err instanceof ApiError && err.unreachable) setCart((c) => c ?? (JSON.parse(cached) as Cart));
+      const offline = Boolean(cached) && err instanceof ApiError && err.unreachable;
+      setProblem(offline ? `${errorMessage(err)} Your cart as you last saw it:` : errorMessage(err));
+      if (offline) setCart((c) => c ?? (JSON.parse(cached!) as Cart));
     });
   useEffect(() => {
     void reload();
