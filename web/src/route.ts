@@ -49,14 +49,20 @@ export function parseCatalogueQuery(params: URLSearchParams): CatalogueQuery {
   };
 }
 
-/** Only the values that differ from the defaults, in a fixed order: one query, one URL. */
-export function catalogueHash(query: CatalogueQuery): string {
+/** The filters that differ from the defaults, under the API's own names, in a fixed order. */
+function filterParams(query: CatalogueQuery): URLSearchParams {
   const p = new URLSearchParams();
   if (query.q.trim()) p.set('q', query.q.trim());
   if (query.category_id) p.set('category_id', query.category_id);
   if (query.min_price) p.set('min_price', query.min_price);
   if (query.max_price) p.set('max_price', query.max_price);
   if (query.in_stock) p.set('in_stock', 'true');
+  return p;
+}
+
+/** Only the values that differ from the defaults: one query, one URL. */
+export function catalogueHash(query: CatalogueQuery): string {
+  const p = filterParams(query);
   if (query.sort !== DEFAULT_QUERY.sort) p.set('sort', query.sort);
   if (query.page > 1) p.set('page', String(query.page));
   const s = p.toString();
@@ -65,12 +71,7 @@ export function catalogueHash(query: CatalogueQuery): string {
 
 /** The API request for a catalogue query (the same names, plus limit/offset). */
 export function productsPath(query: CatalogueQuery): string {
-  const p = new URLSearchParams();
-  if (query.q.trim()) p.set('q', query.q.trim());
-  if (query.category_id) p.set('category_id', query.category_id);
-  if (query.min_price) p.set('min_price', query.min_price);
-  if (query.max_price) p.set('max_price', query.max_price);
-  if (query.in_stock) p.set('in_stock', 'true');
+  const p = filterParams(query);
   p.set('sort', query.sort);
   p.set('limit', String(PAGE_SIZE));
   p.set('offset', String((query.page - 1) * PAGE_SIZE));

@@ -70,3 +70,49 @@ export function Loading({ what }: { what: string }) {
     </p>
   );
 }
+
+export interface Line {
+  product_id: number;
+  name: string;
+  unit_price: string;
+  quantity: number;
+  line_total: string;
+}
+
+/** The lines of a checkout or an order, and the API's total. */
+export function ItemsTable({ caption, items, total }: { caption: string; items: Line[]; total: string }) {
+  return (
+    <>
+      <table class="items">
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Product</th>
+            <th scope="col">Unit price</th>
+            <th scope="col">Qty</th>
+            <th scope="col">Subtotal</th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((item) => (
+            <tr key={item.product_id}>
+              <td>
+                <a href={`#/products/${item.product_id}`}>{item.name}</a>
+              </td>
+              <td>
+                <Price value={item.unit_price} />
+              </td>
+              <td>{item.quantity}</td>
+              <td>
+                <Price value={item.line_total} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p class="total">
+        Total <Price value={total} />
+      </p>
+    </>
+  );
+}

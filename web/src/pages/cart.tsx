@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, errorMessage, type Cart, type Order } from '../api.js';
 import { attemptKey, endAttempt } from '../checkout.js';
 import type { AppProps } from '../main.js';
-import { Loading, Message, PageTitle, Price } from '../ui.js';
+import { ItemsTable, Loading, Message, PageTitle, Price } from '../ui.js';
 
 const cacheKey = (userId: number) => `shop.cart.${userId}`;
 
@@ -176,28 +176,7 @@ export function CheckoutPage(props: AppProps) {
       )}
       {cart && cart.items.length > 0 && (
         <>
-          <table class="items">
-            <caption>Your order</caption>
-            <thead>
-              <tr>
-                <th scope="col">Product</th>
-                <th scope="col">Quantity</th>
-                <th scope="col">Subtotal</th>
-              </tr>
-            </thead>
-            <tbody>
-              {cart.items.map((item) => (
-                <tr key={item.id}>
-                  <td>{item.name}</td>
-                  <td>{item.quantity}</td>
-                  <td>
-                    <Price value={item.line_total} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <Summary cart={cart} />
+          <ItemsTable caption="Your order" items={cart.items} total={cart.total} />
           <p class="actions">
             <a class="button secondary" href="#/cart">
               Edit cart

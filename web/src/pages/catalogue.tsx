@@ -37,6 +37,8 @@ export function CataloguePage({ query }: { query: CatalogueQuery }) {
   const [draft, setDraft] = useState(query);
   const [errors, setErrors] = useState<Errors>({});
   const [list, setList] = useState<Page<Product> | null>(null);
+  // The URL whose products are on screen (the previous ones stay while the next load runs).
+  const [shown, setShown] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [cats, setCats] = useState<Category[]>([]);
@@ -55,6 +57,7 @@ export function CataloguePage({ query }: { query: CatalogueQuery }) {
       .then((page) => {
         if (!live) return;
         setList(page);
+        setShown(key);
         setError(null);
       })
       .catch((err: unknown) => {
@@ -148,7 +151,7 @@ export function CataloguePage({ query }: { query: CatalogueQuery }) {
       {error && <Message kind="error">{error}</Message>}
       {!list && loading && <Loading what="products" />}
       {list && (
-        <div aria-busy={loading}>
+        <div class="results" aria-busy={loading} data-for={shown}>
           <p class="count" role="status">
             {list.total === 0 ? 'No products match.' : `${list.total} product${list.total === 1 ? '' : 's'}${pages > 1 ? `, page ${query.page} of ${pages}` : ''}`}
           </p>

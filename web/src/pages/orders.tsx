@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, errorMessage, type Order, type Page } from '../api.js';
 import type { AppProps } from '../main.js';
-import { Loading, Message, PageTitle, Price } from '../ui.js';
+import { ItemsTable, Loading, Message, PageTitle, Price } from '../ui.js';
 
 const PER_PAGE = 10;
 const STATUS: Record<Order['status'], string> = { pending: 'Pending', paid: 'Paid', shipped: 'Shipped', delivered: 'Delivered', cancelled: 'Cancelled' };
@@ -105,36 +105,7 @@ export function OrderPage({ id }: AppProps & { id: number }) {
             <span>Placed {when(order.created_at)}</span>
             <span class={`status ${order.status}`}>Status: {STATUS[order.status]}</span>
           </p>
-          <table class="items">
-            <caption>Items</caption>
-            <thead>
-              <tr>
-                <th scope="col">Product</th>
-                <th scope="col">Unit price</th>
-                <th scope="col">Quantity</th>
-                <th scope="col">Subtotal</th>
-              </tr>
-            </thead>
-            <tbody>
-              {order.items.map((item) => (
-                <tr key={item.product_id}>
-                  <td>
-                    <a href={`#/products/${item.product_id}`}>{item.name}</a>
-                  </td>
-                  <td>
-                    <Price value={item.unit_price} />
-                  </td>
-                  <td>{item.quantity}</td>
-                  <td>
-                    <Price value={item.line_total} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <p class="total">
-            Total <Price value={order.total} />
-          </p>
+          <ItemsTable caption="Items" items={order.items} total={order.total} />
           <p class="actions">
             <a class="button secondary" href="#/orders">
               All orders
