@@ -29,7 +29,13 @@ test.before(async () => {
     env: { RATE_LIMIT_AUTH_PER_MINUTE: '1000', PROXY_AUTH_RATE_LIMIT: '600r/m', RATE_LIMIT_PER_MINUTE: '100000' },
   });
   await stack.build(['api']);
-  await stack.up();
+  try {
+    await stack.up();
+  } catch (error) {
+    const logs = await stack.compose(['logs', '--no-color', '--tail', '30']);
+    console.log(`[storefront e2e] the stack did not come up; its logs:\n${logs.stdout}`);
+    throw error;
+  }
   client = new H2Client(stack.origin);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
 });
@@ -144,7 +150,7 @@ const TIMING = `(() => {
 
 /** Waits until the catalogue shows the products of the URL in the address bar. */
 async function resultsShown(page: Page): Promise<void> {
-  await page.locator(`.results[data-for="${new URL(page.url()).hash}"]`).waitFor();
+  await page.locator(`.results[data-for="${new URL(page.url()).hash || '#/'}"]`).waitFor();
 }
 
 function uniqueName(prefix: string): string {
