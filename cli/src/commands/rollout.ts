@@ -307,7 +307,9 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
       enabled: () => !state.firstDeploy && opts.services.includes(SERVICES.storefront),
       task: async (_c, task) => {
         // The service's own command (a copy, then index.html renamed into place) in the new image.
-        await runChecked(composeRun(await ctx.compose(), SERVICES.storefront, [], { noDeps: true }), 'copying the storefront', composeRunOpts);
+        // STOREFRONT_IDLE=false: the production service idles after copying (for swarm); this run must end.
+        const argv = composeRun(await ctx.compose(), SERVICES.storefront, [], { noDeps: true, env: { STOREFRONT_IDLE: 'false' } });
+        await runChecked(argv, 'copying the storefront', composeRunOpts);
         task.title = "Storefront of the new version published (old hashed assets kept for open pages)";
       },
     },
