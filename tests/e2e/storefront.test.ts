@@ -306,6 +306,7 @@ test.serial("a shopper's whole journey: search, filter, product, sign up, cart, 
   await addToCart(page, refactoring, 2);
   await page.getByRole('link', { name: 'Cart (3)' }).click();
   await page.getByRole('heading', { level: 1, name: 'Your cart' }).waitFor();
+  await page.locator('.lines li').nth(1).waitFor();
   t.is(await page.locator('.lines li').count(), 2);
   t.is(await page.locator('.total .price').innerText(), '114.49', '19.99 + 2 x 47.25, as the API sums it');
 
