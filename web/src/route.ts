@@ -13,11 +13,11 @@ export type Route =
   | { page: 'not-found' };
 
 export const SORTS = {
-  '-created_at': 'Newest first',
-  price: 'Price: low to high',
-  '-price': 'Price: high to low',
-  name: 'Name: A to Z',
-  '-name': 'Name: Z to A',
+  '-created_at': 'Newest',
+  price: 'Lowest price',
+  '-price': 'Highest price',
+  name: 'Name A–Z',
+  '-name': 'Name Z–A',
 } as const;
 export type Sort = keyof typeof SORTS;
 
