@@ -1,6 +1,8 @@
 # The API image. Stage `build` compiles the TypeScript; stage `deps` installs the API's
-# runtime dependencies alone; the final stage holds those and the compiled code: no
-# compiler, tests, npm cache or source maps. Needs no package manager of the base image
+# runtime dependencies alone; stage `storefront` bundles the shop's web pages (web/); the
+# final stage holds the runtime dependencies, the compiled code and the storefront's static
+# files (copied for Nginx by the `storefront` one-shot service): no compiler, tests, npm
+# cache or source maps. Needs no package manager of the base image
 # (works on node:24-alpine and on Debian-based Node images alike).
 #
 #   docker build --network host -t shop-api:dev \
@@ -15,6 +17,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY api/package.json api/
 COPY cli/package.json cli/
+COPY web/package.json web/
 # The api workspace with its devDependencies (typescript, @types): not the root's test tools.
 RUN npm ci --workspace api --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
@@ -23,11 +26,25 @@ COPY api/src api/src
 RUN npm run build --workspace api \
  && find api/dist -name '*.map' -delete
 
+# The storefront: Preact + TypeScript bundled by esbuild into web/dist (index.html and
+# content-hashed assets); the build fails when the JavaScript is over its gzipped budget.
+FROM ${NODE_IMAGE} AS storefront
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY api/package.json api/
+COPY cli/package.json cli/
+COPY web/package.json web/
+RUN npm ci --workspace web --ignore-scripts --no-audit --no-fund
+COPY web/build.mjs web/index.html web/favicon.svg web/
+COPY web/src web/src
+RUN npm run build --workspace web
+
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY api/package.json api/
 COPY cli/package.json cli/
+COPY web/package.json web/
 # Only what the API loads at run time. Then drop files node never reads: type
 # declarations, source maps, TypeScript sources, the packages' own tests, examples and
 # docs (licences stay; no package's entry point lies in those folders), and the parts of
@@ -52,6 +69,10 @@ COPY --from=build /app/api/dist api/dist
 COPY api/package.json api/
 COPY database/migrations database/migrations
 COPY database/sample-data.sql database/
+# Static files for Nginx, and the empty folder the `storefront` service copies them into (a
+# new named volume takes this folder's owner, so the unprivileged copy can write there).
+COPY --from=storefront /app/web/dist storefront
+RUN mkdir -p /srv/storefront && chown 1000:1000 /srv/storefront
 # The base image's `node` user; numeric so that runtimes can check it is not root.
 USER 1000:1000
 EXPOSE 8000

@@ -8,7 +8,7 @@ export const ORCHESTRATORS = ['compose', 'swarm'] as const;
 export type OrchestratorKind = (typeof ORCHESTRATORS)[number];
 
 /** Service names from docs/architecture.md. */
-export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy' } as const;
+export const SERVICES = { api: 'api', db: 'db', cache: 'cache', proxy: 'proxy', storefront: 'storefront' } as const;
 
 /** `node api/dist/cli/migrate.js` in a one-off container of the new image (docs/architecture.md, "The image"). */
 export const MIGRATE_COMMAND = ['node', 'api/dist/cli/migrate.js'] as const;

@@ -214,6 +214,20 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
       },
     },
     {
+      // Only once the old containers are gone: a deploy that fails earlier leaves the old pages.
+      name: 'storefront',
+      title: "Copy the new version's storefront into the proxy's files",
+      enabled: () => notFirst() && services.includes(SERVICES.storefront),
+      plan: () => (now.names.length && services.includes(SERVICES.storefront) ? `one-off: ${opts.imageRef} copies its storefront for nginx` : undefined),
+      run: async (task) => {
+        // The service's own command (a copy, then index.html renamed into place) in the new image.
+        // STOREFRONT_IDLE=false: the production service idles after copying (for swarm); this run must end.
+        const argv = composeRun(await ctx.compose(), SERVICES.storefront, [], { noDeps: true, env: { STOREFRONT_IDLE: 'false' } });
+        await runChecked(argv, 'copying the storefront', runOpts);
+        task.title = 'Storefront of the new version published (old hashed assets kept for open pages)';
+      },
+    },
+    {
       name: 'proxy by name',
       title: 'Point nginx back at the service name',
       enabled: notFirst,
