@@ -262,3 +262,36 @@ test('idempotency keys older than 24 h and expired revocations are purged; newer
   t.deepEqual((await env.db.any('SELECT key FROM idempotency_keys WHERE user_id = $1', [s.id])).map((r: { key: string }) => r.key), ['recent']);
   t.is((await env.db.one<{ n: number }>('SELECT count(*)::int AS n FROM revoked_tokens WHERE user_id = $1', [s.id])).n, 1);
 });
+
+test('POST /orders/:id/cancel: a shopper cancels their own pending order once (stock back); paid, foreign and unknown orders are refused', async (t) => {
+  const s = await registerAndLogin(api, 'cancel');
+  const other = await registerAndLogin(api, 'cancel-other');
+  const p = await insertProduct(env, { stock: 5 });
+  const placed = await api.request('POST', '/orders', { token: s.token, body: { items: [{ product_id: p.id, quantity: 2 }] } });
+  t.is(placed.status, 201);
+  t.is(await stockOf(env, p.id), 3);
+
+  const foreign = await api.request('POST', `/orders/${placed.body.id}/cancel`, { token: other.token });
+  t.is(foreign.status, 404, 'another user\'s order is indistinguishable from a missing one');
+  t.is(foreign.body.code, 'order_not_found');
+  t.is((await api.request('POST', `/orders/${placed.body.id}/cancel`)).status, 401);
+  t.is(await stockOf(env, p.id), 3, 'refusals change nothing');
+
+  const cancelled = await api.request('POST', `/orders/${placed.body.id}/cancel`, { token: s.token });
+  t.is(cancelled.status, 200);
+  t.is(cancelled.body.status, 'cancelled');
+  t.is(await stockOf(env, p.id), 5);
+  const again = await api.request('POST', `/orders/${placed.body.id}/cancel`, { token: s.token });
+  t.is(again.status, 409);
+  t.is(again.body.code, 'invalid_transition');
+  t.is(await stockOf(env, p.id), 5, 'restocked exactly once');
+
+  // Once paid, only the shop can cancel it.
+  const paid = await api.request('POST', '/orders', { token: s.token, body: { items: [{ product_id: p.id, quantity: 1 }] } });
+  t.is((await api.request('PUT', `/orders/${paid.body.id}/status`, { token: admin.token, body: { status: 'paid' } })).status, 200);
+  const late = await api.request('POST', `/orders/${paid.body.id}/cancel`, { token: s.token });
+  t.is(late.status, 409);
+  t.like(late.body, { code: 'invalid_transition', current_status: 'paid', requested_status: 'cancelled' });
+  t.is(await stockOf(env, p.id), 4);
+  t.is((await api.request('POST', '/orders/987654/cancel', { token: s.token })).status, 404);
+});

@@ -34,6 +34,15 @@ export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> 
   cancelled: [],
 };
 
+/** What a shopper may do to their own order: cancel it while it is pending. */
+const SHOPPER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
+  pending: ['cancelled'],
+  paid: [],
+  shipped: [],
+  delivered: [],
+  cancelled: [],
+};
+
 /** Sorted JSON with no whitespace: two bodies with the same meaning get the same fingerprint. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -127,15 +136,22 @@ export class OrderService {
     return listOrdersOfUser(this.db, userId, limit, offset);
   }
 
+  /** A shopper cancels an order of their own while it is still pending (paid ones go through the shop). */
+  cancelMine(orderId: number, userId: number): Promise<OrderRow> {
+    return this.changeStatus(orderId, 'cancelled', { ownerId: userId, transitions: SHOPPER_TRANSITIONS });
+  }
+
   /** Cancel restocks in the same transaction, exactly once: the order row is locked first. */
-  async changeStatus(orderId: number, next: OrderStatus): Promise<OrderRow> {
+  async changeStatus(orderId: number, next: OrderStatus, as: { ownerId?: number; transitions?: typeof TRANSITIONS } = {}): Promise<OrderRow> {
+    const transitions = as.transitions ?? TRANSITIONS;
     const restocked: number[] = [];
     let backInStock = false;
     const order = await this.db.tx('order-status', async (t) => {
       const current = await lockOrder(t, orderId);
-      if (!current) throw notFound('order', orderId);
-      if (!TRANSITIONS[current.status].includes(next)) {
-        const allowed = TRANSITIONS[current.status];
+      // Another user's order is indistinguishable from a missing one.
+      if (!current || (as.ownerId !== undefined && current.user_id !== as.ownerId)) throw notFound('order', orderId);
+      if (!transitions[current.status].includes(next)) {
+        const allowed = transitions[current.status];
         throw new DomainError(
           'invalid_transition',
           `an order cannot go from ${current.status} to ${next}${allowed.length ? `; allowed: ${allowed.join(', ')}` : `; ${current.status} is final`}`,

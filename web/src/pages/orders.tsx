@@ -80,12 +80,12 @@ export function OrderPage({ id }: AppProps & { id: number }) {
     setProblem(null);
     setNotice(null);
     try {
-      setOrder(await api<Order>(`/orders/${id}/status`, { method: 'PUT', body: { status: 'cancelled' } }));
+      setOrder(await api<Order>(`/orders/${id}/cancel`, { method: 'POST' }));
       setNotice('The order is cancelled; its items are back in stock.');
     } catch (err) {
       setProblem(
-        err instanceof ApiError && err.status === 403
-          ? 'This shop does not let shoppers cancel orders online yet: please contact the shop to cancel it.'
+        err instanceof ApiError && err.status === 409
+          ? 'This order can no longer be cancelled online: it has moved on since this page was loaded. Please contact the shop.'
           : errorMessage(err),
       );
     } finally {

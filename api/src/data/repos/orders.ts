@@ -78,8 +78,8 @@ export async function listOrdersOfUser(db: Queryable, userId: number, limit: num
 }
 
 /** Locks the order row so concurrent status changes (and the restock of a cancel) run one at a time. */
-export function lockOrder(t: Queryable, id: number): Promise<{ id: number; status: OrderStatus } | null> {
-  return t.oneOrNone('SELECT id, status FROM orders WHERE id = $1 FOR UPDATE', [id]);
+export function lockOrder(t: Queryable, id: number): Promise<{ id: number; user_id: number; status: OrderStatus } | null> {
+  return t.oneOrNone('SELECT id, user_id, status FROM orders WHERE id = $1 FOR UPDATE', [id]);
 }
 
 export function orderLines(t: Queryable, id: number): Promise<Array<{ product_id: number; quantity: number }>> {

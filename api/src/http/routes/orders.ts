@@ -82,4 +82,17 @@ export function orderRoutes(r: RouteRegistry, orders: OrderService, auth: AuthSe
       ctx.body = await orders.changeStatus(params.id, body.status);
     },
   });
+  r.add({
+    method: 'post',
+    path: '/orders/:id/cancel',
+    tag: 'orders',
+    summary: 'Cancel one of my orders while it is pending',
+    description: 'Restocks the products in the same transaction, exactly once. An order that is no longer pending -> 409 invalid_transition (ask the shop). Another user\'s order -> 404.',
+    auth: 'user',
+    params: IdParams,
+    responses: { 200: { description: 'The cancelled order', schema: Order }, 404: { description: 'order_not_found (also for another user\'s order)', codes: ['order_not_found'] }, 409: { description: 'invalid_transition', codes: ['invalid_transition'] } },
+    async handler(ctx, { params }) {
+      ctx.body = await orders.cancelMine(params.id, ctx.state.user!.id);
+    },
+  });
 }
