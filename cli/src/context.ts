@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ShopctlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { envToMap, parseEnvFile } from './core/envfile.js';
@@ -40,6 +41,34 @@ export const COMPOSE_FILES: Record<Environment, string> = {
   production: 'docker-compose.production.yml',
 };
 
+/**
+ * Compose only, merged over the production file: its pids limits, which the stack loader
+ * (`docker stack deploy`) would reject there (docker-compose.production.pids.yml says why).
+ */
+export const COMPOSE_ONLY_PRODUCTION_FILE = 'docker-compose.production.pids.yml';
+
+/**
+ * The project directory: `start` or the nearest folder above it holding a compose file, as git
+ * and Compose look upward; undefined when no folder up to the root holds one.
+ */
+export function findProjectDir(start: string): string | undefined {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    if (Object.values(COMPOSE_FILES).some((f) => existsSync(join(dir, f)))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Each environment its own Compose project unless the operator names one: development is the
+ * folder's name (as the quick start's `docker compose up`), production `<folder>-production`,
+ * so the two never share containers or volumes on one machine. A swarm stack keeps the
+ * folder's name (it runs production only).
+ */
+export function defaultProjectName(projectDir: string, environment: Environment, orchestrator: Orchestrator): string {
+  const base = basename(projectDir);
+  return environment === 'production' && orchestrator === 'compose' ? `${base}-production` : base;
+}
+
 /** Compose's own rule: lower case, only [a-z0-9_-], starting with a letter or digit. */
 export function normalizeProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
@@ -72,6 +101,8 @@ export class Context {
   readonly orchestrator: Orchestrator;
   readonly composeFiles: readonly string[];
   readonly projectName: string;
+  /** Whether the operator named the project (-p, COMPOSE_PROJECT_NAME) rather than taking the environment's default. */
+  readonly projectNamed: boolean;
   readonly profiles: readonly string[];
   readonly stateDir: string;
   readonly backupDir: string;
@@ -91,6 +122,7 @@ export class Context {
     this.orchestrator = fields.orchestrator;
     this.composeFiles = fields.composeFiles;
     this.projectName = fields.projectName;
+    this.projectNamed = fields.projectNamed;
     this.profiles = fields.profiles;
     this.stateDir = fields.stateDir;
     this.backupDir = fields.backupDir;
@@ -99,7 +131,13 @@ export class Context {
   }
 
   static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment } = {}): Promise<Context> {
-    const projectDir = resolve(opts.projectDir ?? process.cwd());
+    const projectDir = opts.projectDir ? resolve(opts.projectDir) : findProjectDir(process.cwd());
+    if (!projectDir) {
+      throw new ShopctlError(`No shop project in ${process.cwd()} or any folder above it (no ${Object.values(COMPOSE_FILES).join(' or ')})`, {
+        exitCode: ExitCode.PREFLIGHT,
+        hint: 'Run shopctl in the project directory (or a folder below it), or pass -C <project directory>.',
+      });
+    }
     const envFile = resolve(projectDir, opts.envFile ?? '.env');
     let envText: string | undefined;
     try {
@@ -127,10 +165,12 @@ export class Context {
 
     const composeFileSetting = fromEnv('COMPOSE_FILE');
     const defaultFile = orchestrator === 'swarm' ? COMPOSE_FILES.production : COMPOSE_FILES[environment];
-    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [defaultFile];
+    const composeOnly = orchestrator === 'compose' && environment === 'production' && existsSync(join(projectDir, COMPOSE_ONLY_PRODUCTION_FILE)) ? [COMPOSE_ONLY_PRODUCTION_FILE] : [];
+    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [defaultFile, ...composeOnly];
     const composeFiles = files.map((f) => (isAbsolute(f) ? f : join(projectDir, f)));
 
-    const rawName = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME') ?? basename(projectDir);
+    const namedProject = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME');
+    const rawName = namedProject ?? defaultProjectName(projectDir, environment, orchestrator);
     const projectName = normalizeProjectName(rawName);
     if (projectName === '') throw new ShopctlError(`"${rawName}" is not usable as a Compose project name`, { exitCode: ExitCode.USAGE, hint: 'Pass --project-name.' });
 
@@ -145,6 +185,7 @@ export class Context {
       orchestrator,
       composeFiles,
       projectName,
+      projectNamed: namedProject !== undefined,
       profiles,
       stateDir,
       backupDir,

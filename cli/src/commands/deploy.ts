@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../core/fs-atomic.js';
 import { compactUtc, formatDuration } from '../core/time.js';
 import { renderTable } from '../core/table.js';
 import { build, pull } from '../compose/commands.js';
+import { volumeNames } from '../compose/model.js';
 import type { Argv } from '../compose/flavour.js';
 import { run, lastLines } from '../run.js';
 import { displayName, findContainers, shortId } from '../docker/containers.js';
@@ -239,6 +240,14 @@ function summary(verb: string, version: string, run: RolloutRun, startedAt: numb
   return lines.join('\n');
 }
 
+/** What the image step of a dry run would do, saying when a pull replaces an image already here. */
+function imagePlan(source: 'build' | 'pull' | 'local', imageRef: string, presentId: string | undefined): string {
+  const here = presentId ? `present here (${shortId(presentId)})` : 'not on this host';
+  if (source === 'build') return `build ${imageRef} (${here})`;
+  if (source === 'local') return `use the local ${imageRef} (${here})`;
+  return `pull ${imageRef} from its registry (${here}${presentId ? '; pulled anyway, for the registry\'s version of the tag; --local uses this one' : ''})`;
+}
+
 export async function deploy(ctx: Context, versionArg: string | undefined, opts: DeployCliOptions): Promise<CommandOutcome> {
   const startedAt = Date.now();
   const version = versionArg ?? (await gitVersion(ctx.projectDir));
@@ -270,8 +279,9 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
     const existing = await inspectImage(docker, pre.imageRef);
     const steps = [
       ['preflight', pre.checks.map((c) => c.detail).join('; ')],
-      ['image', source === 'build' ? `build ${pre.imageRef}` : source === 'pull' ? `pull ${pre.imageRef}` : `use the local ${pre.imageRef}`],
+      swarm ? ['stack', ctx.projectName] : ['project', `Compose project ${ctx.projectName}; volumes ${volumeNames(pre.model, ctx.projectName).join(', ') || 'none'}`],
       ['lock', ctx.statePath('deploy.lock')],
+      ['image', imagePlan(source, pre.imageRef, existing?.id)],
       ['backup', backupFirst ? `pg_dump into ${ctx.backupDir}` : ctx.environment === 'production' ? (opts.skipBackup ? 'skipped (--skip-backup)' : 'none (no database yet)') : 'none (development)'],
       ['migrations', opts.skipMigrations ? 'skipped (--skip-migrations)' : swarm ? `one-off swarm job: ${pre.imageRef} node api/dist/cli/migrate.js` : `one-off: ${pre.imageRef} node api/dist/cli/migrate.js`],
       swarm
@@ -285,7 +295,7 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
     ];
     const human = [
       `Plan: deploy ${version} to ${ctx.environment} (${swarm ? `swarm stack` : 'project'} ${ctx.projectName}); nothing will be changed (--dry-run)`,
-      `Current release: ${current ? `${current.version} (${current.finishedAt})` : 'none recorded'}; image ${pre.imageRef}: ${existing ? `present (${shortId(existing.id)})` : 'not present yet'}`,
+      `Current release: ${current ? `${current.version} (${current.finishedAt})` : 'none recorded'}`,
       renderTable(['step', 'what'], steps as string[][]),
     ].join('\n');
     return {
@@ -318,6 +328,14 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
           task.title = `Preflight: ${pre.checks.map((c) => c.detail).join('; ')}`;
         },
       },
+      // Before the build: a second deploy is refused (or queued) in seconds, not after building.
+      {
+        title: 'Take the deploy lock',
+        task: async (_c, task) => {
+          lock = await takeDeployLock(ctx, opts, 'deploy', version, (holder) => (task.output = `waiting for ${holder}`));
+          task.title = `Deploy lock taken (${lock.dir})`;
+        },
+      },
       {
         title: source === 'build' ? `Build ${pre.imageRef}` : source === 'pull' ? `Pull ${pre.imageRef}` : `Use the local image ${pre.imageRef}`,
         task: async (_c, task) => {
@@ -325,7 +343,9 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
             const sha = await gitSha(ctx.projectDir);
             // Under swarm, Compose may be absent: the docker CLI pulls (with this host's registry login).
             const argv: Argv = source === 'build' ? build(await ctx.compose(), [SERVICES.api], { buildArgs: { APP_VERSION: version, ...(sha ? { GIT_SHA: sha } : {}) } }) : swarm ? ['docker', ['pull', pre.imageRef]] : pull(await ctx.compose(), [SERVICES.api]);
-            const r = await run(argv, { env: composeEnv, signal: ctx.signal, timeoutMs: 30 * 60_000, onLine: (l) => (task.output = l) });
+            // Without a terminal the build's hundred lines only with --verbose; a failure shows its last lines anyway.
+            const onLine = ctx.output.tty || ctx.output.verbose ? (l: string) => (task.output = l) : undefined;
+            const r = await run(argv, { env: composeEnv, signal: ctx.signal, timeoutMs: 30 * 60_000, ...(onLine ? { onLine } : {}) });
             if (r.exitCode !== 0) {
               throw new ShopctlError(`${source === 'build' ? 'Building' : 'Pulling'} ${pre.imageRef} failed (exit code ${r.exitCode}); nothing was changed`, {
                 exitCode: ExitCode.FAILURE,
@@ -339,13 +359,6 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
           imageState.image = image;
           rolloutOpts.imageId = image.id;
           task.title = `Image ${pre.imageRef} (${shortId(image.id)}${image.repoDigests[0] ? `, ${image.repoDigests[0].split('@')[1]?.slice(0, 19)}` : ''})`;
-        },
-      },
-      {
-        title: 'Take the deploy lock',
-        task: async (_c, task) => {
-          lock = await takeDeployLock(ctx, opts, 'deploy', version, (holder) => (task.output = `waiting for ${holder}`));
-          task.title = `Deploy lock taken (${lock.dir})`;
         },
       },
       {

@@ -207,7 +207,7 @@ async function swarmStatus(ctx: Context): Promise<CommandOutcome> {
 
 export async function status(ctx: Context): Promise<CommandOutcome> {
   if (ctx.orchestrator === 'swarm') return swarmStatus(ctx);
-  const { services } = await snapshot(ctx);
+  const { services, expectedKnown } = await snapshot(ctx);
   const history = await loadHistory(ctx.statePath('releases.json'));
   const current = currentRelease(history, ctx.environment);
   const engine = await ctx.engine();
@@ -248,7 +248,8 @@ export async function status(ctx: Context): Promise<CommandOutcome> {
     '',
     renderTable(['service', 'running', 'state', 'image', 'version', 'published'], rows),
   ].join('\n');
-  return { data, human };
+  // What it could not read is not a healthy empty project (the warning above says why).
+  return { data, human, ...(expectedKnown ? {} : { exitCode: ExitCode.PREFLIGHT }) };
 }
 
 export const healthModule: CommandModule = {

@@ -13,6 +13,7 @@ import { generateSecret } from '../core/secrets.js';
 import { writeFileAtomic } from '../core/fs-atomic.js';
 import { parseComposeModel } from '../compose/model.js';
 import { run } from '../run.js';
+import { findContainers } from '../docker/containers.js';
 
 export interface InitOptions {
   force?: boolean;
@@ -144,6 +145,21 @@ async function notIgnoredByGit(projectDir: string, paths: readonly string[]): Pr
   }
 }
 
+/** Replacing the secrets under a running stack: its database keeps the password it was created with. */
+async function warnIfDatabaseRuns(ctx: Context): Promise<void> {
+  let running = false;
+  try {
+    running = (await findContainers(await ctx.docker(), ctx.projectName, { service: 'db' })).length > 0;
+  } catch {
+    return; // no engine: nothing runs here to warn about
+  }
+  if (!running) return;
+  ctx.output.warn(
+    `the running stack ${ctx.projectName} keeps its database, created with the old password: with the new secrets its services and deploys are refused by it. ` +
+      (ctx.environment === 'development' ? 'Start from empty data (docker compose down -v deletes it), or restore the old .env.' : 'Restore the old secret files, or ALTER ROLE to the new password before deploying.'),
+  );
+}
+
 export async function init(ctx: Context, opts: InitOptions): Promise<CommandOutcome> {
   const environment = ctx.environment;
   const templatePath = join(ctx.projectDir, 'templates', `.env.${environment}`);
@@ -171,6 +187,7 @@ export async function init(ctx: Context, opts: InitOptions): Promise<CommandOutc
       hint: 'Pass --force to replace them. Replacing production secrets of a running stack locks the services out of the database created with the old password.',
     });
   }
+  if (existing.includes(ctx.envFile)) await warnIfDatabaseRuns(ctx);
   for (const f of planned) {
     const privateDir = f.kind === 'secret' || f.kind === 'key' || f.kind === 'certificate';
     await mkdir(dirname(f.path), { recursive: true, mode: privateDir ? PRIVATE_DIR_MODE : 0o755 });
