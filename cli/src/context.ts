@@ -64,9 +64,11 @@ export function findProjectDir(start: string): string | undefined {
  * so the two never share containers or volumes on one machine. A swarm stack keeps the
  * folder's name (it runs production only).
  */
-export function defaultProjectName(projectDir: string, environment: Environment, orchestrator: Orchestrator): string {
+export function defaultProjectName(projectDir: string, environment: Environment, orchestrator: Orchestrator, recorded?: string): string {
   const base = basename(projectDir);
-  return environment === 'production' && orchestrator === 'compose' ? `${base}-production` : base;
+  if (environment !== 'production' || orchestrator !== 'compose') return base;
+  // A host already in production keeps the project its releases were deployed to.
+  return recorded ?? `${base}-production`;
 }
 
 /** Compose's own rule: lower case, only [a-z0-9_-], starting with a letter or digit. */
@@ -170,7 +172,7 @@ export class Context {
     const composeFiles = files.map((f) => (isAbsolute(f) ? f : join(projectDir, f)));
 
     const namedProject = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME');
-    const rawName = namedProject ?? defaultProjectName(projectDir, environment, orchestrator);
+    const rawName = namedProject ?? defaultProjectName(projectDir, environment, orchestrator, last.productionProject === null ? basename(projectDir) : last.productionProject);
     const projectName = normalizeProjectName(rawName);
     if (projectName === '') throw new ShopctlError(`"${rawName}" is not usable as a Compose project name`, { exitCode: ExitCode.USAGE, hint: 'Pass --project-name.' });
 
@@ -283,14 +285,19 @@ export class Context {
  * The environment and orchestrator of the newest release recorded here: `shopctl verify` after
  * `deploy production` checks production, after `--orchestrator swarm deploy` the swarm.
  */
-async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: Orchestrator }> {
+async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: Orchestrator; productionProject?: string | null }> {
   try {
-    const last = (await loadHistory(path)).releases.at(-1);
+    const releases = (await loadHistory(path)).releases;
+    const last = releases.at(-1);
+    // The project of the newest production release on Compose; null: recorded before releases named it (the folder's name).
+    const production = releases.findLast((r) => r.environment === 'production' && (r.orchestrator ?? 'compose') === 'compose' && r.result === 'success');
+    const productionProject = production ? (production.project ?? null) : undefined;
     const env = last?.environment;
     const orchestrator = last?.orchestrator;
     return {
       ...(env === 'production' || env === 'development' ? { environment: env } : {}),
       ...(orchestrator === 'swarm' || orchestrator === 'compose' ? { orchestrator } : {}),
+      ...(productionProject !== undefined ? { productionProject } : {}),
     };
   } catch {
     return {};

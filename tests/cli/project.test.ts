@@ -15,6 +15,8 @@ test('each environment has a Compose project of its own by default; swarm keeps 
   t.is(defaultProjectName('/srv/shop', 'development', 'compose'), 'shop');
   t.is(defaultProjectName('/srv/shop', 'production', 'compose'), 'shop-production');
   t.is(defaultProjectName('/srv/shop', 'production', 'swarm'), 'shop');
+  // A host already in production keeps the project of its recorded releases.
+  t.is(defaultProjectName('/srv/shop', 'production', 'compose', 'shop'), 'shop');
 });
 
 test('deploying production onto a project that holds the development stack is refused, naming the way out', (t) => {

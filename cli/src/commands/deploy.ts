@@ -121,6 +121,7 @@ export function releaseRecorder(ctx: Context, action: Release['action'], started
         backup: f.backup ?? null,
         ...(f.error ? { error: f.error.slice(0, 2000) } : {}),
         orchestrator: ctx.orchestrator,
+        project: ctx.projectName,
       };
       const path = ctx.statePath('releases.json');
       await saveHistory(path, appendRelease(await loadHistory(path), release));
