@@ -136,7 +136,7 @@ test.before(async () => {
 test.after.always(async () => {
   process.removeListener('exit', exitHook);
   await removeProjects(docker, projects);
-  for (const tag of [`shop-api:${version}`, `shop-api:${sha}`, `shop-api:${hex}-qs`, grafanaImage]) await docker.getImage(tag).remove().catch(() => undefined);
+  for (const tag of [`shop-api:${version}`, `shop-api:${sha}`, `shop-api:${hex}-2`, `shop-api:${hex}-qs`, grafanaImage]) await docker.getImage(tag).remove().catch(() => undefined);
   removeProjectsSync([], [root]);
 });
 
@@ -287,6 +287,19 @@ test.serial('the workflow deploy job against production under load: deploy, veri
   step(t, 'rollback to the current version', same, 0);
   t.regex(same.stdout, new RegExp(`${sha} is already the current release`));
   t.deepEqual((await containers(`${name}-production`, 'api')).map((c) => c.Id).sort(), before);
+});
+
+test.serial('two deploys at once: one is refused by the lock in seconds, before it builds anything', async (t) => {
+  if (!stacksUp.dev) return t.fail('skipped: the development stack did not come up');
+  const [a, b] = await Promise.all([shopctl(devDir, 'dev', ['deploy', 'development', `${hex}-2`, '--build']), shopctl(devDir, 'dev', ['deploy', 'development', `${hex}-2`, '--build'])]);
+  log(`concurrent deploys: exit ${a.exitCode} in ${(a.ms / 1000).toFixed(1)} s, exit ${b.exitCode} in ${(b.ms / 1000).toFixed(1)} s`);
+  const refused = [a, b].find((r) => r.exitCode === 4);
+  const deployed = [a, b].find((r) => r.exitCode === 0);
+  t.truthy(deployed, `${show(a)}\n${show(b)}`);
+  t.truthy(refused, `${show(a)}\n${show(b)}`);
+  if (!refused) return;
+  t.regex(refused.stderr, /holds the lock|lock/i);
+  t.notRegex(refused.stdout, /Build shop-api/, 'the refused deploy built nothing');
 });
 
 test.serial('no API up: nginx answers 503 problem+json, not 502/504', async (t) => {

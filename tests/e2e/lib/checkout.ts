@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
-import { PROJECT_LABEL, REPO_ROOT } from './stack.js';
+import { PROJECT_LABEL, REPO_ROOT, removeProjectSync } from './stack.js';
 
 /** Copies the files git tracks (and new ones it does not ignore) into `dir`, then `git init`: a fresh clone of this work tree. */
 export function freshCheckout(dir: string): void {
@@ -61,23 +61,8 @@ export async function removeProjects(docker: Docker, projects: readonly string[]
   }
 }
 
-/** The same, synchronously, for process exit. */
+/** The same, synchronously, for process exit; then the folders. */
 export function removeProjectsSync(projects: readonly string[], dirs: readonly string[]): void {
-  const run = (args: string[]) => {
-    try {
-      return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).split('\n').filter(Boolean);
-    } catch {
-      return [];
-    }
-  };
-  for (const project of projects) {
-    const filter = `label=${PROJECT_LABEL}=${project}`;
-    const ids = run(['ps', '-aq', '--filter', filter]);
-    if (ids.length) run(['rm', '-f', '-v', ...ids]);
-    const nets = run(['network', 'ls', '-q', '--filter', filter]);
-    if (nets.length) run(['network', 'rm', ...nets]);
-    const vols = run(['volume', 'ls', '-q', '--filter', filter]);
-    if (vols.length) run(['volume', 'rm', '-f', ...vols]);
-  }
+  for (const project of projects) removeProjectSync(project);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
