@@ -116,6 +116,10 @@ async function waitHealthy(project: string, timeoutMs = 240_000): Promise<void> 
 function step(t: ExecutionContext, label: string, r: Cli, expected: number): void {
   log(`${label}: exit ${r.exitCode} in ${(r.ms / 1000).toFixed(1)} s`);
   t.is(r.exitCode, expected, `${label}\n${show(r)}`);
+  if (!label.startsWith('shopctl')) return;
+  // Quiet without a terminal: no Compose v1 deploy-key warnings, no `docker build` transcript (finding 7).
+  t.notRegex(`${r.stdout}\n${r.stderr}`, /deploy sub-keys are not supported/, `${label}: Compose v1 warnings shown`);
+  t.notRegex(r.stdout, /^\s*Step \d+\/\d+ :/m, `${label}: build output shown without --verbose`);
 }
 
 test.before(async () => {
