@@ -177,6 +177,19 @@ test.serial('README "From quick start to shopctl", step by step; then shopctl fr
   t.regex(status.stderr, /-C/);
 });
 
+test.serial('two deploys at once: one is refused by the lock in seconds, before it builds anything', async (t) => {
+  if (!stacksUp.dev) return t.fail('skipped: the development stack did not come up');
+  const [a, b] = await Promise.all([shopctl(devDir, 'dev', ['deploy', 'development', `${hex}-2`, '--build']), shopctl(devDir, 'dev', ['deploy', 'development', `${hex}-2`, '--build'])]);
+  log(`concurrent deploys: exit ${a.exitCode} in ${(a.ms / 1000).toFixed(1)} s, exit ${b.exitCode} in ${(b.ms / 1000).toFixed(1)} s`);
+  const refused = [a, b].find((r) => r.exitCode === 4);
+  const deployed = [a, b].find((r) => r.exitCode === 0);
+  t.truthy(deployed, `${show(a)}\n${show(b)}`);
+  t.truthy(refused, `${show(a)}\n${show(b)}`);
+  if (!refused) return;
+  t.regex(refused.stderr, /holds the lock|lock/i);
+  t.notRegex(refused.stdout, /Build shop-api/, 'the refused deploy built nothing');
+});
+
 test.serial('README "Production on one machine", step by step, in a checkout of the same folder name; development keeps running', async (t) => {
   if (!stacksUp.dev) return t.fail('skipped: the development stack did not come up');
   const devBefore = (await containers(name)).map((c) => c.Id).sort();
@@ -215,6 +228,24 @@ test.serial('README "Production on one machine", step by step, in a checkout of 
   t.regex(`${devDown.stdout}\n${devDown.stderr}`, /no development \.env here \(shopctl init.*-f docker-compose\.production\.yml/);
   // Verify on both.
   step(t, 'verify development again', await shopctl(devDir, 'dev', ['verify']), 0);
+});
+
+test.serial('no API up: nginx answers 503 problem+json, not 502/504', async (t) => {
+  if (!stacksUp.dev) return t.fail('skipped: the development stack did not come up');
+  for (const c of await containers(name, 'api')) await docker.getContainer(c.Id).stop({ t: 5 });
+  const started = Date.now();
+  const r = await new Promise<{ status: number; type: string }>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: ports.dev.https, path: '/products', rejectUnauthorized: false, agent: false }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']) });
+    }).on('error', reject);
+  });
+  // Bounded by nginx: 3 s connect timeout per address tried, 10 s in all (config/nginx/snippets/proxy.conf).
+  log(`with the API stopped: ${r.status} ${r.type} after ${Date.now() - started} ms`);
+  t.is(r.status, 503);
+  t.is(r.type, 'application/problem+json');
+  // Development has shown what it had to: stopped, so the shared machine has room for the workflow's part.
+  step(t, 'docker compose stop (development)', await compose(devDir, 'dev', ['stop']), 0);
 });
 
 test.serial('the workflow deploy job against production under load: deploy, verify, no rollback; rollback to the current version is a no-op', async (t) => {
@@ -298,33 +329,4 @@ test.serial('the workflow deploy job against production under load: deploy, veri
   step(t, 'rollback to the current version', same, 0);
   t.regex(same.stdout, new RegExp(`${sha} is already the current release`));
   t.deepEqual((await containers(`${name}-production`, 'api')).map((c) => c.Id).sort(), before);
-});
-
-test.serial('two deploys at once: one is refused by the lock in seconds, before it builds anything', async (t) => {
-  if (!stacksUp.dev) return t.fail('skipped: the development stack did not come up');
-  const [a, b] = await Promise.all([shopctl(devDir, 'dev', ['deploy', 'development', `${hex}-2`, '--build']), shopctl(devDir, 'dev', ['deploy', 'development', `${hex}-2`, '--build'])]);
-  log(`concurrent deploys: exit ${a.exitCode} in ${(a.ms / 1000).toFixed(1)} s, exit ${b.exitCode} in ${(b.ms / 1000).toFixed(1)} s`);
-  const refused = [a, b].find((r) => r.exitCode === 4);
-  const deployed = [a, b].find((r) => r.exitCode === 0);
-  t.truthy(deployed, `${show(a)}\n${show(b)}`);
-  t.truthy(refused, `${show(a)}\n${show(b)}`);
-  if (!refused) return;
-  t.regex(refused.stderr, /holds the lock|lock/i);
-  t.notRegex(refused.stdout, /Build shop-api/, 'the refused deploy built nothing');
-});
-
-test.serial('no API up: nginx answers 503 problem+json, not 502/504', async (t) => {
-  if (!stacksUp.dev) return t.fail('skipped: the development stack did not come up');
-  for (const c of await containers(name, 'api')) await docker.getContainer(c.Id).stop({ t: 5 });
-  const started = Date.now();
-  const r = await new Promise<{ status: number; type: string }>((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port: ports.dev.https, path: '/products', rejectUnauthorized: false, agent: false }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']) });
-    }).on('error', reject);
-  });
-  // Bounded by nginx: 3 s connect timeout per address tried, 10 s in all (config/nginx/snippets/proxy.conf).
-  log(`with the API stopped: ${r.status} ${r.type} after ${Date.now() - started} ms`);
-  t.is(r.status, 503);
-  t.is(r.type, 'application/problem+json');
 });
