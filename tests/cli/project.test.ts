@@ -58,3 +58,10 @@ test('an untrusted certificate names the flag that applies', (t) => {
 test('the local monitoring override of docs/monitoring.md is git-ignored', (t) => {
   t.notThrows(() => execFileSync('git', ['-C', root, 'check-ignore', '-q', '--no-index', 'monitoring-ui.override.yml']));
 });
+
+test('a failed migration names the cause that applies, not always the migration', async (t) => {
+  const { migrationHint } = await import('../../cli/src/commands/rollout.js');
+  t.regex(migrationHint('error: password authentication failed for user "shop"'), /created with another one.*-p/);
+  t.regex(migrationHint('Connection terminated due to connection timeout'), /did not answer/);
+  t.is(migrationHint('ERROR: syntax error at or near "SELEC"'), 'Fix the migration and deploy again.');
+});

@@ -196,7 +196,7 @@ export function rolloutTasks(ctx: Context, opts: RolloutOptions, state: RolloutS
         if (r.exitCode !== 0) {
           throw new ShopctlError(`Migrations failed (exit code ${r.exitCode}); nothing else was changed`, {
             detail: state.migrations,
-            hint: 'The running version keeps serving. Fix the migration and deploy again.',
+            hint: `The running version keeps serving. ${migrationHint(state.migrations)}`,
           });
         }
         task.title = 'Migrations applied';
@@ -381,4 +381,15 @@ export async function failureEvidence(ctx: Context, state: RolloutState): Promis
   const parts: string[] = [];
   for (const id of state.newIds.slice(0, 2)) parts.push(await describeFailure(docker, id, 20));
   return parts.join('\n');
+}
+
+/** The next step after a failed migration run: a failed SQL statement is not the only cause. */
+export function migrationHint(output: string): string {
+  if (/password authentication failed/i.test(output)) {
+    return 'The database refused the password: its volume was created with another one (an older .env, or another environment\'s stack in this Compose project). Restore the old secrets, or deploy into a project of its own (-p).';
+  }
+  if (/ECONNREFUSED|connection timeout|terminated unexpectedly|ENOTFOUND|EAI_AGAIN/i.test(output)) {
+    return 'The database did not answer: check it (docker compose logs db; shopctl health), then deploy again.';
+  }
+  return 'Fix the migration and deploy again.';
 }
