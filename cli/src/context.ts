@@ -3,23 +3,21 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ShopctlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { envToMap, parseEnvFile } from './core/envfile.js';
+import { envToMap, parseEnvFile } from './formats/envfile.js';
 import { parseComposeModel, type ComposeModel } from './compose/model.js';
 import { configModel, type ComposeProject } from './compose/commands.js';
 import { parseComposeVersion, probeV1, probeV2, v1, v2, type ComposeFlavour } from './compose/flavour.js';
 import { connectDocker, type Docker, type EngineInfo } from './docker/client.js';
-import type { ContainerScope } from './docker/containers.js';
-import { stackConfig, stackEnv, type StackProject } from './swarm/stack.js';
 import { run, runChecked } from './run.js';
 import type { Output } from './output.js';
-import { loadHistory } from './core/releases.js';
+import { loadHistory } from './state/releases.js';
+import { ORCHESTRATORS, type Orchestrator, type OrchestratorKind } from './orchestrators/orchestrator.js';
+import { ComposeOrchestrator } from './orchestrators/compose/index.js';
+import { SwarmOrchestrator } from './orchestrators/swarm/index.js';
 
 export const ENVIRONMENTS = ['development', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-/** Who runs the stack: Compose on one host, or Docker Swarm (`docker stack deploy`, docs/swarm.md). */
-export const ORCHESTRATORS = ['compose', 'swarm'] as const;
-export type Orchestrator = (typeof ORCHESTRATORS)[number];
 
 /** Flags every command accepts (see program.ts). */
 export interface GlobalOptions {
@@ -60,14 +58,13 @@ export function findProjectDir(start: string): string | undefined {
 
 /**
  * Each environment its own Compose project unless the operator names one: development is the
- * folder's name (as the quick start's `docker compose up`), production `<folder>-production`,
- * so the two never share containers or volumes on one machine. A swarm stack keeps the
- * folder's name (it runs production only).
+ * folder's name (as the quick start's `docker compose up`), production `<folder>-production`
+ * (or the project its recorded releases ran in), so the two never share containers or volumes
+ * on one machine. A swarm stack keeps the folder's name (it runs production only).
  */
-export function defaultProjectName(projectDir: string, environment: Environment, orchestrator: Orchestrator, recorded?: string): string {
+export function defaultProjectName(projectDir: string, environment: Environment, orchestrator: OrchestratorKind, recorded?: string): string {
   const base = basename(projectDir);
   if (environment !== 'production' || orchestrator !== 'compose') return base;
-  // A host already in production keeps the project its releases were deployed to.
   return recorded ?? `${base}-production`;
 }
 
@@ -76,8 +73,8 @@ export function normalizeProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
 }
 
-export function parseOrchestrator(value: string, source: string): Orchestrator {
-  if ((ORCHESTRATORS as readonly string[]).includes(value)) return value as Orchestrator;
+export function parseOrchestrator(value: string, source: string): OrchestratorKind {
+  if ((ORCHESTRATORS as readonly string[]).includes(value)) return value as OrchestratorKind;
   throw new ShopctlError(`Unknown orchestrator "${value}" (from ${source})`, {
     exitCode: ExitCode.USAGE,
     hint: `Use one of: ${ORCHESTRATORS.join(', ')}.`,
@@ -100,6 +97,7 @@ export class Context {
   /** The env file's values (empty when there is none); never printed. */
   readonly envValues: ReadonlyMap<string, string>;
   readonly environment: Environment;
+  /** Who runs the stack; commands ask it, never which one it is. */
   readonly orchestrator: Orchestrator;
   readonly composeFiles: readonly string[];
   readonly projectName: string;
@@ -115,13 +113,12 @@ export class Context {
   private flavourPromise: Promise<ComposeFlavour> | undefined;
   private readonly models = new Map<string, Promise<ComposeModel>>();
 
-  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display' | 'scope' | 'stack' | 'stackEnv' | 'stackModel' | 'model'>) {
+  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display' | 'orchestrator'> & { orchestrator: OrchestratorKind; create?: ((ctx: Context) => Orchestrator) | undefined }) {
     this.projectDir = fields.projectDir;
     this.envFile = fields.envFile;
     this.envFileExists = fields.envFileExists;
     this.envValues = fields.envValues;
     this.environment = fields.environment;
-    this.orchestrator = fields.orchestrator;
     this.composeFiles = fields.composeFiles;
     this.projectName = fields.projectName;
     this.projectNamed = fields.projectNamed;
@@ -130,9 +127,11 @@ export class Context {
     this.backupDir = fields.backupDir;
     this.output = fields.output;
     this.signal = fields.signal;
+    this.orchestrator = fields.create ? fields.create(this) : fields.orchestrator === 'swarm' ? new SwarmOrchestrator(this) : new ComposeOrchestrator(this);
   }
 
-  static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment } = {}): Promise<Context> {
+  /** `overrides.orchestrator` builds another implementation (tests: an in-memory one). */
+  static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment; orchestrator?: (ctx: Context) => Orchestrator } = {}): Promise<Context> {
     const projectDir = opts.projectDir ? resolve(opts.projectDir) : findProjectDir(process.cwd());
     if (!projectDir) {
       throw new ShopctlError(`No shop project in ${process.cwd()} or any folder above it (no ${Object.values(COMPOSE_FILES).join(' or ')})`, {
@@ -153,7 +152,7 @@ export class Context {
 
     const stateDir = resolve(projectDir, opts.stateDir ?? '.shopctl');
     const last = await lastRelease(join(stateDir, 'releases.json'));
-    let orchestrator: Orchestrator;
+    let orchestrator: OrchestratorKind;
     if (opts.orchestrator) orchestrator = parseOrchestrator(opts.orchestrator, '--orchestrator');
     else if (fromEnv('SHOPCTL_ORCHESTRATOR')) orchestrator = parseOrchestrator(fromEnv('SHOPCTL_ORCHESTRATOR') ?? '', 'SHOPCTL_ORCHESTRATOR');
     else orchestrator = last.orchestrator ?? 'compose';
@@ -185,6 +184,7 @@ export class Context {
       envValues,
       environment,
       orchestrator,
+      create: overrides.orchestrator,
       composeFiles,
       projectName,
       projectNamed: namedProject !== undefined,
@@ -232,40 +232,6 @@ export class Context {
     };
   }
 
-  /** Where this stack's containers are found: its Compose project, or its swarm stack (this node's tasks). */
-  get scope(): ContainerScope {
-    return this.orchestrator === 'swarm' ? { kind: 'swarm', stack: this.projectName } : { kind: 'compose', project: this.projectName };
-  }
-
-  /** The swarm stack: named like the Compose project, from the same files. */
-  stack(): StackProject {
-    return { stack: this.projectName, files: this.composeFiles };
-  }
-
-  /** The environment `docker stack deploy` needs (it reads no env file): the env file under the caller's environment, then `overrides`. */
-  stackEnv(overrides: Record<string, string> = {}): Record<string, string> {
-    return stackEnv(this.envValues, process.env, overrides);
-  }
-
-  /** The model `docker stack deploy` would read (`docker stack config`), parsed once per environment. */
-  async stackModel(overrides: Record<string, string> = {}): Promise<ComposeModel> {
-    const key = `stack:${JSON.stringify(overrides)}`;
-    let model = this.models.get(key);
-    if (!model) {
-      model = (async () => {
-        const result = await runChecked(stackConfig(this.stack()), 'docker stack config', { env: this.stackEnv(overrides), signal: this.signal, exitCode: ExitCode.PREFLIGHT });
-        return parseComposeModel(result.stdout);
-      })();
-      this.models.set(key, model);
-    }
-    return model;
-  }
-
-  /** The model of whichever orchestrator runs the stack. */
-  async model(env: Record<string, string> = {}): Promise<ComposeModel> {
-    return this.orchestrator === 'swarm' ? this.stackModel(env) : this.composeModel(env);
-  }
-
   /** The resolved Compose model (`compose config`), parsed once. */
   async composeModel(env: Record<string, string> = {}): Promise<ComposeModel> {
     const key = JSON.stringify(env);
@@ -285,7 +251,7 @@ export class Context {
  * The environment and orchestrator of the newest release recorded here: `shopctl verify` after
  * `deploy production` checks production, after `--orchestrator swarm deploy` the swarm.
  */
-async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: Orchestrator; productionProject?: string | null }> {
+async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: OrchestratorKind; productionProject?: string | null }> {
   try {
     const releases = (await loadHistory(path)).releases;
     const last = releases.at(-1);

@@ -1,21 +1,12 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { Context, type Environment, type GlobalOptions } from './context.js';
+import { Context, type GlobalOptions } from './context.js';
+import type { CommandModule, Handler, Overrides } from './command.js';
+import { collect, example } from './options.js';
 import { ShopctlError, isShopctlError, messageOf } from './errors.js';
-import { ExitCode, exitCodeName, type ExitCodeValue } from './exit-codes.js';
+import { ExitCode, exitCodeName } from './exit-codes.js';
 import { Output } from './output.js';
 import { harmlessWarningsDropped } from './run.js';
-
-/** What a command hands back: the JSON document under --json, the text otherwise. */
-export interface CommandOutcome {
-  exitCode?: ExitCodeValue;
-  data: Record<string, unknown>;
-  human?: string | undefined;
-  /** The command printed its own output already (health --watch). */
-  printed?: boolean;
-}
-
-export type Handler = (ctx: Context) => Promise<CommandOutcome>;
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -36,42 +27,12 @@ function version(): string {
   }
 }
 
-export function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number >= 0.`);
-    return n;
-  };
-}
-
-export function seconds(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number of seconds > 0.`);
-    return n;
-  };
-}
-
-/** Repeatable option: `-f a.yml -f b.yml` -> ['a.yml', 'b.yml'] (variadic options would swallow the command). */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function example(lines: string): string {
-  return `\nExamples:\n${lines
-    .trim()
-    .split('\n')
-    .map((l) => `  ${l.trim()}`)
-    .join('\n')}\n`;
-}
-
 interface State {
   exitCode: number;
   controller: AbortController;
 }
 
 /** Resolves the context, runs the handler, prints the outcome or the error; returns the exit code. */
-type Overrides = () => { environment?: Environment };
 
 async function execute(state: State, name: string, cmd: Command, handler: Handler, overrides: Overrides = () => ({})): Promise<void> {
   const globals = cmd.optsWithGlobals<GlobalOptions>();
@@ -137,10 +98,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-export interface CommandModule {
-  register(program: Command, run: (name: string, cmd: Command, handler: Handler, overrides?: Overrides) => Promise<void>, helpers: { example: typeof example }): void;
-}
-
 /** Parses argv, runs one command, returns its exit code (bin.ts sets process.exitCode). */
 export async function main(argv: readonly string[], modules: readonly CommandModule[]): Promise<number> {
   const state: State = { exitCode: ExitCode.OK, controller: new AbortController() };
@@ -176,4 +133,3 @@ export async function main(argv: readonly string[], modules: readonly CommandMod
   return state.exitCode;
 }
 
-export { Option };

@@ -50,8 +50,10 @@ export interface Repo {
   workspaceScripts: Map<string, Set<string>>;
   /** Executables npx can run without downloading: node_modules/.bin and workspace bins. */
   bins: Set<string>;
-  /** The shopctl bin file relative to the root (cli/dist/bin.js). */
+  /** The shopctl bin file relative to the root (cli/bin/shopctl.js). */
   shopctlBin: string;
+  /** Files `node <file>` runs shopctl from: the bin (a launcher) and the compiled entry it imports (cli/dist/bin.js). */
+  shopctlEntries: string[];
   /** shopctl's command names; `source` says where they were read. */
   shopctlCommands: { names: Set<string>; source: string };
   exists(path: string): boolean;
@@ -109,6 +111,7 @@ export function readRepo(root: string): Repo {
   const binDir = join(root, 'node_modules/.bin');
   if (existsSync(binDir)) for (const entry of readdirSync(binDir)) bins.add(entry);
   let shopctlBin = 'cli/dist/bin.js';
+  const shopctlEntries = new Set(['cli/dist/bin.js']);
   const workspaces = rootPkg['workspaces'];
   for (const folder of Array.isArray(workspaces) ? workspaces : []) {
     if (typeof folder !== 'string') continue;
@@ -120,7 +123,10 @@ export function readRepo(root: string): Repo {
     if (isObj(bin)) {
       for (const [name, path] of Object.entries(bin)) {
         bins.add(name);
-        if (name === 'shopctl' && typeof path === 'string') shopctlBin = join(folder, path).replace(/\\/g, '/');
+        if (name === 'shopctl' && typeof path === 'string') {
+          shopctlBin = join(folder, path).replace(/\\/g, '/');
+          shopctlEntries.add(shopctlBin).add(join(folder, 'dist/bin.js').replace(/\\/g, '/'));
+        }
       }
     }
   }
@@ -130,6 +136,7 @@ export function readRepo(root: string): Repo {
     workspaceScripts,
     bins,
     shopctlBin,
+    shopctlEntries: [...shopctlEntries],
     shopctlCommands: readShopctlCommands(root),
     exists: (path) => existsSync(join(root, path)),
   };
@@ -373,7 +380,7 @@ function analyseCommand(tokens: Token[], sink: Sink, depth = 0): void {
       const file = args.find((t) => !t.text.startsWith('-'));
       if (args.some((t) => ['-e', '--eval', '-p', '--print'].includes(t.text)) || file === undefined) break;
       checkFile(file.text, sink, 'node script');
-      if (file.text.replace(/^\.\//, '') === sink.repo.shopctlBin) checkShopctl(args[args.indexOf(file) + 1], sink);
+      if (sink.repo.shopctlEntries.includes(file.text.replace(/^\.\//, ''))) checkShopctl(args[args.indexOf(file) + 1], sink);
       break;
     }
     case 'bash':

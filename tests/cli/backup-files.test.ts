@@ -1,6 +1,6 @@
 import test from 'ava';
-import { backupMetrics, backupStem, formatChecksumLine, groupBackups, parseChecksumFile, parseStem } from '../../cli/src/core/backup-files.js';
-import { compactUtc, formatBytes, formatDuration, parseCompactUtc } from '../../cli/src/core/time.js';
+import { backupMetrics, backupStem, formatChecksumLine, groupBackups, parseChecksumFile, parseStem } from '../../cli/src/state/backup-files.js';
+import { compactUtc, formatBytes, formatDuration, parseCompactUtc } from '../../cli/src/time.js';
 
 test('backup names: database, UTC second, optional sequence; parsed back exactly', (t) => {
   const time = new Date('2026-11-27T03:17:05.123Z');

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { FIXTURE_PROJECT, shopctl } from './lib.js';
 import { ExitCode } from '../../cli/src/exit-codes.js';
-import { envToMap, parseEnvFile } from '../../cli/src/core/envfile.js';
-import { appendRelease, emptyHistory, saveHistory } from '../../cli/src/core/releases.js';
+import { envToMap, parseEnvFile } from '../../cli/src/formats/envfile.js';
+import { appendRelease, emptyHistory, saveHistory } from '../../cli/src/state/releases.js';
 
 const COMMANDS = ['init', 'deploy', 'rollback', 'releases', 'unlock', 'backup', 'restore', 'health', 'status', 'verify', 'migrate'];
 

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { GENERATE, envToMap, formatEnvValue, missingFromEnv, parseEnvFile, renderEnv, setEnvValue } from '../../cli/src/core/envfile.js';
-import { generateSecret, looksSecret, secretWeakness, urlHasPassword } from '../../cli/src/core/secrets.js';
+import { GENERATE, envToMap, formatEnvValue, missingFromEnv, parseEnvFile, renderEnv, setEnvValue } from '../../cli/src/formats/envfile.js';
+import { generateSecret, looksSecret, secretWeakness, urlHasPassword } from '../../cli/src/secrets.js';
 
 test('parses what Compose v1 and v2 read alike', (t) => {
   const { lines, problems } = parseEnvFile(

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { renderJunit, type CheckResult } from '../../cli/src/core/junit.js';
+import { renderJunit, type CheckResult } from '../../cli/src/formats/junit.js';
 
 const results: CheckResult[] = [
   { id: 'http.health', group: 'http', status: 'pass', detail: 'ok', durationMs: 12 },

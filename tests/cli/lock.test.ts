@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, breakLock, describeHolder, forceUnlock, readLock, staleReason, type Environment, type LockInfo } from '../../cli/src/core/lock.js';
+import { acquireLock, breakLock, describeHolder, forceUnlock, readLock, staleReason, type Environment, type LockInfo } from '../../cli/src/state/lock.js';
 import { ShopctlError } from '../../cli/src/errors.js';
 import { ExitCode } from '../../cli/src/exit-codes.js';
 

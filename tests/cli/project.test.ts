@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultProjectName, findProjectDir } from '../../cli/src/context.js';
-import { clashOf } from '../../cli/src/commands/preflight.js';
-import { untrustedHint } from '../../cli/src/commands/verify.js';
+import { clashOf } from '../../cli/src/orchestrators/compose/project.js';
+import { untrustedHint } from '../../cli/src/verify/run.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const made = (project: string, file: string) => ({ 'com.docker.compose.project': project, 'com.docker.compose.project.config_files': `/srv/shop/${file}` });
@@ -60,7 +60,7 @@ test('the local monitoring override of docs/monitoring.md is git-ignored', (t) =
 });
 
 test('a failed migration names the cause that applies, not always the migration', async (t) => {
-  const { migrationHint } = await import('../../cli/src/commands/rollout.js');
+  const { migrationHint } = await import('../../cli/src/orchestrators/compose/rollout.js');
   t.regex(migrationHint('error: password authentication failed for user "shop"'), /created with another one.*-p/);
   t.regex(migrationHint('Connection terminated due to connection timeout'), /did not answer/);
   t.is(migrationHint('ERROR: syntax error at or near "SELEC"'), 'Fix the migration and deploy again.');

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendRelease, currentRelease, emptyHistory, loadHistory, parseHistory, rollbackTarget, saveHistory, type Release, type ReleaseHistory } from '../../cli/src/core/releases.js';
+import { appendRelease, currentRelease, emptyHistory, loadHistory, parseHistory, rollbackTarget, saveHistory, type Release, type ReleaseHistory } from '../../cli/src/state/releases.js';
 import { ShopctlError } from '../../cli/src/errors.js';
 import { ExitCode } from '../../cli/src/exit-codes.js';
 

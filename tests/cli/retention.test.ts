@@ -1,6 +1,6 @@
 import test from 'ava';
-import { selectRetention } from '../../cli/src/core/retention.js';
-import { isoWeekKey } from '../../cli/src/core/time.js';
+import { selectRetention } from '../../cli/src/state/retention.js';
+import { isoWeekKey } from '../../cli/src/time.js';
 
 const at = (iso: string) => ({ name: iso, time: new Date(iso) });
 const names = (xs: Array<{ name: string }>) => xs.map((x) => x.name).sort();

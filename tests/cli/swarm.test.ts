@@ -3,11 +3,11 @@
 // a task list read, and the hardening verdicts that differ under swarm. No engine needed.
 import test from 'ava';
 import type Docker from 'dockerode';
-import { migrationJobSpec, migrateJobName, sameImage, serviceName, shortServiceName, stackConfig, stackDeploy, stackEnv, taskSlot } from '../../cli/src/swarm/stack.js';
-import { matches, nodeFacts, parseConstraint, placementProblems, type NodeFacts } from '../../cli/src/swarm/placement.js';
-import { describeProgress, isNewUpdate, judge, progressOf, taskFailure, updateDeadlineMs, type TaskLike } from '../../cli/src/swarm/update.js';
+import { migrationJobSpec, migrateJobName, sameImage, serviceName, shortServiceName, stackConfig, stackDeploy, stackEnv, taskSlot } from '../../cli/src/orchestrators/swarm/stack.js';
+import { matches, nodeFacts, parseConstraint, placementProblems, type NodeFacts } from '../../cli/src/orchestrators/swarm/placement.js';
+import { describeProgress, isNewUpdate, judge, progressOf, taskFailure, updateDeadlineMs, type TaskLike } from '../../cli/src/orchestrators/swarm/update.js';
 import { containerNumber, serviceOf } from '../../cli/src/docker/containers.js';
-import { HARDENING_CHECKS, type HardeningContext } from '../../cli/src/commands/verify-checks.js';
+import { HARDENING_CHECKS, type HardeningContext } from '../../cli/src/verify/checks.js';
 import { parseComposeModel } from '../../cli/src/compose/model.js';
 import { shopctl } from './lib.js';
 

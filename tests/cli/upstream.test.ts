@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readUpstreamServers, replaceUpstreamServers, serverAddress } from '../../cli/src/core/upstream.js';
+import { readUpstreamServers, replaceUpstreamServers, serverAddress } from '../../cli/src/formats/upstream.js';
 
 // As config/nginx/templates/api-upstream.conf.template renders it.
 const rendered = `# Rendered at start; shopctl replaces this file during rolling deploys.

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type Docker from 'dockerode';
-import { HARDENING_CHECKS, headerChecks, parseExemptions, type HardeningContext } from '../../cli/src/commands/verify-checks.js';
+import { HARDENING_CHECKS, headerChecks, parseExemptions, type HardeningContext } from '../../cli/src/verify/checks.js';
 
 /** The parts of `docker inspect` the checks read, for a well-hardened container. */
 function inspect(over: { config?: Partial<Docker.ContainerInspectInfo['Config']>; host?: Record<string, unknown>; mounts?: unknown[] } = {}): Docker.ContainerInspectInfo {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import type { CommandModule, CommandOutcome } from '../program.js';
-import { positiveInt } from '../program.js';
-import { currentRelease, loadHistory } from '../core/releases.js';
-import { breakLock, readLock, describeHolder, realEnvironment } from '../core/lock.js';
-import { formatDuration } from '../core/time.js';
-import { renderTable } from '../core/table.js';
+import type { CommandModule, CommandOutcome } from '../command.js';
+import { positiveInt } from '../options.js';
+import { currentRelease, loadHistory } from '../state/releases.js';
+import { readLock, describeHolder, realEnvironment } from '../state/lock.js';
+import { formatDuration } from '../time.js';
+import { renderTable } from '../formats/table.js';
 import { shortId } from '../docker/containers.js';
 
 export async function releases(ctx: Context, opts: { limit?: number; all?: boolean }): Promise<CommandOutcome> {
@@ -35,18 +35,6 @@ export async function releases(ctx: Context, opts: { limit?: number; all?: boole
   return { data: { environment: opts.all ? null : ctx.environment, current: current ?? null, releases: shown, lock: lock.state === 'held' ? lock.info : null }, human };
 }
 
-export async function unlock(ctx: Context, opts: { backup?: boolean }): Promise<CommandOutcome> {
-  const name = opts.backup ? 'backup' : 'deploy';
-  const dir = ctx.statePath(`${name}.lock`);
-  const before = await readLock(dir);
-  if (before.state === 'free') {
-    return { data: { lock: dir, removed: null }, human: `No ${name} lock is held (${dir})` };
-  }
-  const removed = await breakLock(dir, name);
-  const who = removed.state === 'held' ? describeHolder(removed.info, realEnvironment) : 'an incomplete lock (no info.json)';
-  return { data: { lock: dir, removed: removed.state === 'held' ? removed.info : 'incomplete' }, human: `Removed the ${name} lock held by ${who}` };
-}
-
 export const releasesModule: CommandModule = {
   register(program: Command, run, { example }) {
     program
@@ -59,13 +47,5 @@ export const releasesModule: CommandModule = {
         shopctl releases --env production -n 50
         shopctl releases --json | jq '.releases[0]'`))
       .action(async (opts: { limit?: number; all?: boolean }, cmd: Command) => run('releases', cmd, (ctx) => releases(ctx, opts)));
-    program
-      .command('unlock')
-      .description('Remove a stale deploy (or backup) lock, naming who held it. Refuses while its process still runs on this host.')
-      .option('--backup', 'the backup lock instead of the deploy lock')
-      .addHelpText('after', example(`
-        shopctl unlock
-        shopctl unlock --backup`))
-      .action(async (opts: { backup?: boolean }, cmd: Command) => run('unlock', cmd, (ctx) => unlock(ctx, opts)));
   },
 };

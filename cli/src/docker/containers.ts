@@ -90,3 +90,47 @@ export function publishedAddress(c: Docker.ContainerInspectInfo, containerPort: 
   const host = !ip || ip === '0.0.0.0' ? '127.0.0.1' : ip === '::' ? '::1' : ip;
   return { host, port: Number(first.HostPort) };
 }
+
+export async function inspectContainer(docker: Docker, id: string): Promise<Docker.ContainerInspectInfo> {
+  return docker.getContainer(id).inspect();
+}
+
+/** Stops and removes containers; graceful: Docker waits each one's stop_grace_period after SIGTERM. Gone ones are fine. */
+export async function removeContainers(docker: Docker, ids: readonly string[], graceful: boolean): Promise<void> {
+  for (const id of ids) {
+    const c = docker.getContainer(id);
+    try {
+      if (graceful) await c.stop().catch((e: { statusCode?: number }) => {
+        if (e.statusCode !== 304) throw e;
+      });
+      await c.remove({ force: true, v: true });
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    }
+  }
+}
+
+/** Stops a container with no timeout argument: Docker uses its stop_grace_period, so in-flight requests finish. */
+export async function stopContainer(docker: Docker, id: string): Promise<void> {
+  await docker.getContainer(id).stop();
+}
+
+/** Starts containers; already running ones are fine. */
+export async function startContainers(docker: Docker, ids: readonly string[]): Promise<void> {
+  for (const id of ids) {
+    await docker.getContainer(id).start().catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 304) throw e;
+    });
+  }
+}
+
+/** The uids of a running container's processes (`docker top`); undefined when they cannot be read. */
+export async function processUids(docker: Docker, id: string): Promise<number[] | undefined> {
+  try {
+    const top = (await docker.getContainer(id).top({ ps_args: '-eo uid,pid,args' })) as { Titles: string[]; Processes: string[][] | null };
+    const col = top.Titles.findIndex((t) => t.toUpperCase() === 'UID');
+    return (top.Processes ?? []).map((p) => Number(p[col]));
+  } catch {
+    return undefined;
+  }
+}

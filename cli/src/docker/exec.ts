@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Duplex, Readable } from 'node:stream';
 import { ShopctlError } from '../errors.js';
-import { sleep } from '../core/time.js';
+import { sleep } from '../time.js';
 
 export interface ExecOptions {
   user?: string | undefined;

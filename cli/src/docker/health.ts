@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { formatDuration, sleep } from '../core/time.js';
+import { formatDuration, sleep } from '../time.js';
 import { displayName, shortId } from './containers.js';
 
 export type HealthState = 'healthy' | 'starting' | 'unhealthy' | 'running' | 'exited' | 'restarting' | 'missing' | 'created' | 'paused' | 'dead' | 'completed';

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { UPSTREAM_FILE } from '../core/upstream.js';
-import { sleep } from '../core/time.js';
+import { UPSTREAM_FILE } from '../formats/upstream.js';
+import { sleep } from '../time.js';
 import { execIn } from './exec.js';
 
 /** Reads the upstream file from the proxy (as the proxy's own user, like every write below). */

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
-import { ShopctlError, messageOf } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
-import { sleep } from '../core/time.js';
-import { demuxBuffer } from '../docker/health.js';
+import { ShopctlError, messageOf } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import { sleep } from '../../time.js';
+import { demuxBuffer } from '../../docker/health.js';
 import { nodeFacts, type NodeFacts } from './placement.js';
 import { SWARM_LABEL, type JobSpec } from './stack.js';
 import type { TaskLike } from './update.js';

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import tls from 'node:tls';
-import { looksSecret, urlHasPassword } from '../core/secrets.js';
-import type { CheckResult } from '../core/junit.js';
+import { looksSecret, urlHasPassword } from '../secrets.js';
+import type { CheckResult } from '../formats/junit.js';
 
 /** A check's outcome before timing: the runner adds id, group and duration. */
 export interface Verdict {

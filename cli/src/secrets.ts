@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { GENERATE } from './envfile.js';
+import { GENERATE } from './formats/envfile.js';
 
 /** 32 random bytes as base64url: 43 characters, safe in URLs, env files and YAML without quoting. */
 export function generateSecret(bytes = 32): string {

@@ -1,18 +1,15 @@
-import type { ListrTask } from 'listr2';
-import type { Context } from '../context.js';
-import { ShopctlError, isShopctlError, messageOf } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
-import type { ComposeModel } from '../compose/model.js';
-import type { Release } from '../core/releases.js';
-import { formatDuration, sleep } from '../core/time.js';
-import { run, lastLines } from '../run.js';
-import { progress } from '../output.js';
-import { describeFailure } from '../docker/health.js';
-import { findService, requestRollback, runJob, serviceLogs, serviceTasks, stackServices, swarmState, type ServiceInfo } from '../swarm/engine.js';
-import { SWARM_LABEL, migrationJobSpec, serviceName, shortServiceName, stackDeploy, type ResolveImage } from '../swarm/stack.js';
-import { isNewUpdate, judge, progressOf, taskFailure, updateDeadlineMs, type TaskLike, type UpdateStatusLike, type Verdict } from '../swarm/update.js';
-import { MIGRATE_COMMAND, smokeCheck } from './rollout.js';
-import { SERVICES } from './shared.js';
+import type { Context } from '../../context.js';
+import { ShopctlError, isShopctlError, messageOf } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import { formatDuration, sleep } from '../../time.js';
+import { run, lastLines } from '../../run.js';
+import { progress } from '../../output.js';
+import { describeFailure } from '../../docker/health.js';
+import { findService, requestRollback, runJob, serviceLogs, serviceTasks, stackServices, swarmState, type ServiceInfo } from './engine.js';
+import { SWARM_LABEL, migrationJobSpec, serviceName, shortServiceName, stackDeploy } from './stack.js';
+import { isNewUpdate, judge, progressOf, taskFailure, updateDeadlineMs, type TaskLike, type UpdateStatusLike, type Verdict } from './update.js';
+import { MIGRATE_COMMAND, SERVICES, type Failure, type Rollout, type RolloutOptions, type RolloutStep } from '../orchestrator.js';
+import { resolveImageOf, stackEnvOf, stackOf } from './project.js';
 
 /**
  * A deploy or rollback on Docker Swarm (docs/swarm.md): `docker stack deploy` with the new
@@ -22,18 +19,7 @@ import { SERVICES } from './shared.js';
  * it ended: completed, or rolled back by swarm (exit 5), with the failed tasks' evidence.
  */
 
-export interface SwarmRolloutOptions {
-  version: string;
-  imageRef: string;
-  /** --replicas; default: as many as the api service has now, or the file's on a first deploy. */
-  replicas?: number | undefined;
-  defaultReplicas?: number | undefined;
-  /** How long one new task may take to become healthy (--timeout). */
-  healthTimeoutMs: number;
-  runMigrations: boolean;
-  resolveImage: ResolveImage;
-  model: ComposeModel;
-}
+type SwarmRolloutOptions = RolloutOptions;
 
 export interface SwarmRolloutState {
   firstDeploy: boolean;
@@ -88,8 +74,8 @@ function durationNs(ns: number | undefined, fallbackMs: number): number {
 
 /** Runs `docker stack deploy` with the env file's values, the version and the replicas; throws with its output when it fails. */
 async function stackDeployNow(ctx: Context, opts: SwarmRolloutOptions, replicas: number, onLine: (l: string) => void): Promise<string> {
-  const argv = stackDeploy(ctx.stack(), { resolveImage: opts.resolveImage, withRegistryAuth: true });
-  const env = ctx.stackEnv({ APP_VERSION: opts.version, API_REPLICAS: String(replicas) });
+  const argv = stackDeploy(stackOf(ctx), { resolveImage: resolveImageOf(opts), withRegistryAuth: true });
+  const env = stackEnvOf(ctx, { APP_VERSION: opts.version, API_REPLICAS: String(replicas) });
   const r = await run(argv, { env, signal: ctx.signal, timeoutMs: 10 * 60_000, onLine });
   const output = lastLines(`${r.stdout}\n${r.stderr}`, 30);
   if (r.exitCode !== 0) {
@@ -201,13 +187,16 @@ async function followUpdate(ctx: Context, opts: SwarmRolloutOptions, state: Swar
 }
 
 /** The steps of a swarm deploy or rollback after the image exists; each one a task with its own title. */
-export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state: SwarmRolloutState): Array<ListrTask<object>> {
+export function swarmRollout(ctx: Context, opts: SwarmRolloutOptions, now: { names: string[]; firstDeploy: boolean; apiReplicas: number }): Rollout {
+  const state = newSwarmRolloutState();
   const before: { update: UpdateStatusLike | undefined; template: string; existed: boolean } = { update: undefined, template: '', existed: false };
   let since = '';
-  return [
+  const prepare: RolloutStep[] = [
     {
+      name: 'inspect',
       title: 'Inspect the swarm stack',
-      task: async (_c, task) => {
+      plan: () => (now.firstDeploy ? `first deploy of stack ${ctx.projectName}` : `${API_NAME(ctx)} runs ${now.apiReplicas} replica(s)`),
+      run: async (task) => {
         const docker = await ctx.docker();
         const api = await findService(docker, API_NAME(ctx));
         state.firstDeploy = !api;
@@ -223,9 +212,11 @@ export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state
       },
     },
     {
+      name: 'stack without api',
       title: 'Start the stack without the API (database first, for the migrations)',
       enabled: () => state.firstDeploy && opts.runMigrations,
-      task: async (_c, task) => {
+      plan: () => (now.firstDeploy && opts.runMigrations ? `docker stack deploy ${ctx.projectName} with 0 api replicas until migrated` : undefined),
+      run: async (task) => {
         const show = progress(task);
         await stackDeployNow(ctx, opts, 0, show);
         const names = [SERVICES.db, SERVICES.cache].filter((s) => opts.model.services.has(s)).map((s) => serviceName(ctx.projectName, s));
@@ -234,10 +225,15 @@ export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state
         task.title = `Stack deployed with 0 api replicas; ${names.map((n) => shortServiceName(ctx.projectName, n)).join(' and ')} running`;
       },
     },
+  ];
+
+  const migrate: RolloutStep[] = [
     {
+      name: 'migrations',
       title: 'Run database migrations (one-off swarm job of the new image)',
       enabled: () => opts.runMigrations,
-      task: async (_c, task) => {
+      plan: () => (opts.runMigrations ? `one-off swarm job: ${opts.imageRef} ${MIGRATE_COMMAND.join(' ')}` : undefined),
+      run: async (task) => {
         const docker = await ctx.docker();
         const api = await findService(docker, API_NAME(ctx));
         if (!api) throw new ShopctlError(`${API_NAME(ctx)} does not exist: nothing to take the job's secrets and networks from`);
@@ -254,9 +250,14 @@ export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state
         task.title = `Migrations applied (${formatDuration(r.durationMs)})`;
       },
     },
+  ];
+
+  const roll: RolloutStep[] = [
     {
+      name: 'stack deploy',
       title: `docker stack deploy ${ctx.projectName}`,
-      task: async (_c, task) => {
+      plan: () => `docker stack deploy ${ctx.projectName} with ${opts.version}`,
+      run: async (task) => {
         // A little early: task times come from the manager's clock, which may run a bit behind this host's.
         since = new Date(Date.now() - 2000).toISOString();
         state.deployOutput = await stackDeployNow(ctx, opts, state.replicas, progress(task));
@@ -264,8 +265,10 @@ export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state
       },
     },
     {
+      name: 'rolling update',
       title: `Swarm rolls out ${opts.version}`,
-      task: async (_c, task) => {
+      plan: () => (now.firstDeploy ? `start ${opts.replicas ?? opts.defaultReplicas ?? 1} api task(s)` : 'swarm replaces the api tasks start-first and rolls back by itself on failure; shopctl follows'),
+      run: async (task) => {
         const started = Date.now();
         const verdict = await followUpdate(ctx, opts, state, before, since, progress(task));
         state.result = verdict;
@@ -280,8 +283,10 @@ export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state
       },
     },
     {
+      name: 'converge',
       title: 'Wait until every service of the stack runs its replicas',
-      task: async (_c, task) => {
+      plan: () => 'wait until every service runs its replicas',
+      run: async (task) => {
         const docker = await ctx.docker();
         const names = (await stackServices(docker, ctx.projectName)).map((s) => s.Spec.Name ?? '').filter((n) => n && n !== API_NAME(ctx));
         state.unconverged = await waitServicesConverged(ctx, names, Date.now() + Math.max(opts.healthTimeoutMs, 60_000), progress(task));
@@ -293,14 +298,20 @@ export function swarmRolloutTasks(ctx: Context, opts: SwarmRolloutOptions, state
         task.title = `Every service of ${ctx.projectName} runs its replicas`;
       },
     },
-    {
-      title: 'Smoke-check through nginx',
-      task: async (_c, task) => {
-        state.smoke = await smokeCheck(ctx, opts.version);
-        task.title = `Smoke check passed: ${state.smoke.requests} requests through nginx${state.smoke.version ? `, version ${state.smoke.version}` : ''}`;
-      },
-    },
   ];
+
+  return {
+    prepare,
+    migrate,
+    roll,
+    retire: [],
+    expectedVersion: () => opts.version,
+    replicas: () => state.replicas,
+    firstDeploy: () => state.firstDeploy,
+    // Swarm rolls a failed update back by itself (failure_action: rollback): say how it ended.
+    undo: async (failure: Failure): Promise<Failure> => ({ result: isShopctlError(failure.error) && failure.error.exitCode === ExitCode.ROLLED_BACK ? 'rolled_back' : 'failed', error: failure.error }),
+    report: () => swarmReport(state, ctx.projectName),
+  };
 }
 
 /** The error for an update that did not complete: exit 5 when the previous version serves again. */
@@ -334,43 +345,27 @@ function swarmFailure(ctx: Context, opts: SwarmRolloutOptions, state: SwarmRollo
   });
 }
 
-/** How the api service's update ended, for --json. */
-function swarmUpdateData(state: SwarmRolloutState): { result: string; message: string; durationMs: number | null } | null {
-  return state.result ? { result: state.result.result, message: state.result.message, durationMs: state.updateMs ?? null } : null;
-}
-
-/** What every swarm deploy or rollback reports once its rollout ran, and its exit code. */
-export function swarmRunReport(run: SwarmRolloutRun, startedAt: number, envFilePinned: boolean) {
+/** What a swarm deploy or rollback reports once its rollout ran: the summary's parts, --json fields, exit code. */
+function swarmReport(s: SwarmRolloutState, stack: string): ReturnType<Rollout['report']> {
+  const lines: string[] = [];
+  if (s.updateMs !== undefined && s.updated) lines.push(`  rolling update: ${formatDuration(s.updateMs)} (${s.result?.message ?? ''})`);
+  if (s.migrations !== undefined) lines.push('  migrations applied by a one-off swarm job');
+  if (s.unconverged.length) lines.push(`  NOT converged: ${s.unconverged.join(', ')}`);
   return {
-    exitCode: run.state.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
+    headline: s.firstDeploy
+      ? `first deploy, stack started with ${s.replicas} api replica(s)`
+      : s.updated
+        ? `swarm replaced the api tasks one by one (start-first)${s.previousImage ? `, from ${s.previousImage}` : ''}, ${s.replicas} running`
+        : `the api service was already on it (${s.replicas} running); the stack was redeployed`,
+    lines,
     data: {
-      replicas: run.state.replicas,
-      update: swarmUpdateData(run.state),
-      unconverged: run.state.unconverged,
-      durationMs: Date.now() - startedAt,
-      release: run.release,
-      envFilePinned,
+      stack,
+      firstDeploy: s.firstDeploy,
+      previousImage: s.previousImage,
+      replicas: s.replicas,
+      update: s.result ? { result: s.result.result, message: s.result.message, durationMs: s.updateMs ?? null } : null,
+      unconverged: s.unconverged,
     },
+    exitCode: s.unconverged.length ? ExitCode.UNHEALTHY : ExitCode.OK,
   };
-}
-
-export interface SwarmRolloutRun {
-  state: SwarmRolloutState;
-  release: Release | undefined;
-}
-
-export type SwarmRecordFn = (result: Release['result'], state: SwarmRolloutState, error?: string) => Promise<Release | undefined>;
-
-/** Runs the leading tasks and the swarm rollout, records the release whatever happens. */
-export async function executeSwarmRollout(ctx: Context, opts: SwarmRolloutOptions, leading: Parameters<Context['output']['tasks']>[0], record: SwarmRecordFn): Promise<SwarmRolloutRun> {
-  const state = newSwarmRolloutState();
-  try {
-    await ctx.output.tasks([...leading, ...swarmRolloutTasks(ctx, opts, state)], {});
-  } catch (error) {
-    const message = messageOf(error);
-    const rolledBack = isShopctlError(error) && error.exitCode === ExitCode.ROLLED_BACK;
-    await record(rolledBack ? 'rolled_back' : 'failed', state, message).catch((e: unknown) => ctx.output.warn(`could not record the release: ${messageOf(e)}`));
-    throw error;
-  }
-  return { state, release: await record('success', state) };
 }

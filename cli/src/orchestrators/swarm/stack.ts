@@ -1,4 +1,4 @@
-import type { Argv } from '../compose/flavour.js';
+import type { Argv } from '../../compose/flavour.js';
 
 /**
  * Pure builders for `docker stack` (Docker Swarm). A stack is named like a Compose project

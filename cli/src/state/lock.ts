@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { formatDuration, sleep } from './time.js';
+import { formatDuration, sleep } from '../time.js';
 
 /** What `.shopctl/<name>.lock/info.json` holds: enough for the next operator to find the holder. */
 export interface LockInfo {

@@ -1,13 +1,14 @@
 import type Docker from 'dockerode';
-import type { Context } from '../context.js';
-import { ShopctlError, messageOf } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
-import { formatDuration } from '../core/time.js';
-import { healthOf, type HealthState } from '../docker/health.js';
-import { nodeAddress, requireManager, serviceTasks, stackServices, swarmState, type ServiceInfo } from '../swarm/engine.js';
-import { serviceName, shortServiceName } from '../swarm/stack.js';
-import { taskFailure, type TaskLike } from '../swarm/update.js';
-import { SERVICES } from './shared.js';
+import type { Context } from '../../context.js';
+import { ShopctlError, messageOf } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import { formatDuration } from '../../time.js';
+import { healthOf, type HealthState } from '../../docker/health.js';
+import { nodeAddress, requireManager, serviceTasks, stackServices, swarmState, type ServiceInfo } from './engine.js';
+import { serviceName, shortServiceName } from './stack.js';
+import { taskFailure, type TaskLike } from './update.js';
+import { SERVICES, type HealthFacts, type ProxyEndpoint, type StatusFacts } from '../orchestrator.js';
+import { stackModel } from './project.js';
 
 /** One task of a swarm service as `health` and `status` show it. */
 export interface SwarmTaskSnapshot {
@@ -71,7 +72,7 @@ export async function swarmSnapshot(ctx: Context): Promise<{ services: SwarmServ
   const swarm = await requireManager(docker);
   let expected: string[] | undefined;
   try {
-    expected = [...(await ctx.stackModel()).services.keys()];
+    expected = [...(await stackModel(ctx)).services.keys()];
   } catch (error) {
     ctx.output.warn(`cannot read the stack's files (${messageOf(error).split('\n')[0]}); showing the deployed services only`);
   }
@@ -145,7 +146,7 @@ async function taskSnapshot(docker: Docker, t: TaskLike, localNode: string): Pro
  * The proxy's published ports, as a client reaches them: on this node 127.0.0.1, else the
  * address of the node that runs the proxy task (host-mode ports live there only).
  */
-export async function swarmProxyEndpoint(ctx: Context): Promise<{ https?: { host: string; port: number }; http?: { host: string; port: number } }> {
+export async function swarmProxyEndpoint(ctx: Context): Promise<ProxyEndpoint> {
   const docker = await ctx.docker();
   const swarm = await swarmState(docker);
   const name = serviceName(ctx.projectName, SERVICES.proxy);
@@ -164,13 +165,42 @@ export async function swarmProxyEndpoint(ctx: Context): Promise<{ https?: { host
   return { https: find(8443), http: find(8080) };
 }
 
-export function renderTasks(s: SwarmServiceSnapshot): string {
+function renderTasks(s: SwarmServiceSnapshot): string {
   if (s.tasks.length === 0) return s.lastError ?? 'no task';
   return s.tasks.map((t) => `${t.slot ?? t.node.slice(0, 8)}:${t.health === t.state ? t.state : t.health}${t.error ? ` (${t.error})` : ''}`).join(' ');
 }
 
-export function describeUpdate(s: SwarmServiceSnapshot): string {
+function describeUpdate(s: SwarmServiceSnapshot): string {
   if (!s.update) return '-';
   const age = s.update.startedAt ? ` ${formatDuration(Date.now() - Date.parse(s.update.startedAt))} ago` : '';
   return `${s.update.state}${age}${s.update.message && s.update.state !== 'completed' ? `: ${s.update.message}` : ''}`;
+}
+
+/** `shopctl status` on swarm: services, replicas, images, versions, published ports, updates and placement. */
+export async function swarmStatus(ctx: Context): Promise<StatusFacts> {
+  const { services } = await swarmSnapshot(ctx);
+  const rows = services.map((s) => [s.service, `${s.running}/${s.desired}`, s.image ?? '-', s.version ?? '-', s.ports.join(', ') || '-', describeUpdate(s), s.constraints.join(', ') || '-']);
+  return {
+    heading: `swarm stack ${ctx.projectName} (${ctx.environment}) from ${ctx.projectDir}`,
+    tooling: '',
+    data: {
+      stack: ctx.projectName,
+      orchestrator: 'swarm',
+      services: services.map((s) => ({ service: s.service, name: s.name, defined: s.defined, mode: s.mode, replicas: s.running, desired: s.desired, image: s.image, version: s.version, ports: s.ports, update: s.update, constraints: s.constraints, tasks: s.tasks })),
+    },
+    table: { headers: ['service', 'running', 'image', 'version', 'published', 'update', 'placement'], rows },
+  };
+}
+
+/** `shopctl health` on swarm: every service with its running/desired tasks, the update in progress, each task's state. */
+export async function swarmHealth(ctx: Context): Promise<HealthFacts> {
+  const { services } = await swarmSnapshot(ctx);
+  // Swarm's last task error says why a service is short of tasks (no suitable node, no such image...).
+  const unhealthy = services.filter((s) => s.defined && !s.healthy).map((s) => ({ service: s.service, why: s.lastError ?? undefined }));
+  return {
+    data: { orchestrator: 'swarm', stack: ctx.projectName },
+    services,
+    unhealthy,
+    table: { headers: ['service', 'running', 'tasks (slot:state)', 'update', 'ok'], rows: services.map((s) => [s.service, `${s.running}/${s.desired}`, renderTasks(s), describeUpdate(s), s.healthy ? 'ok' : 'FAIL']) },
+  };
 }

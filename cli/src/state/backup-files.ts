@@ -1,4 +1,4 @@
-import { compactUtc, parseCompactUtc } from './time.js';
+import { compactUtc, parseCompactUtc } from '../time.js';
 
 /** One backup set: `<db>-<UTC>.dump` plus sidecars sharing its stem. */
 export interface BackupSet {

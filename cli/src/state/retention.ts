@@ -1,4 +1,4 @@
-import { isoWeekKey } from './time.js';
+import { isoWeekKey } from '../time.js';
 
 /** How many of the newest days, ISO weeks and months keep their newest backup. */
 export interface RetentionPolicy {

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { open, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { backupStem, groupBackups } from '../state/backup-files.js';
+import { selectRetention, type RetentionPolicy } from '../state/retention.js';
+import { fsyncDir } from '../state/fs-atomic.js';
+
+/** A name not taken yet in `dir` for this database and second. */
+export async function freeStem(dir: string, database: string, time: Date): Promise<string> {
+  const names = new Set(await readdir(dir));
+  for (let seq = 1; ; seq += 1) {
+    const stem = backupStem(database, time, seq);
+    if (![...names].some((n) => n.startsWith(`${stem}.`))) return stem;
+  }
+}
+
+export async function streamToFile(path: string, fill: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<{ size: number; sha256: string }> {
+  const fh = await open(path, 'wx', 0o600);
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    await fill(async (chunk) => {
+      hash.update(chunk);
+      size += chunk.length;
+      await fh.write(chunk);
+    });
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+export interface RetentionOutcome {
+  kept: Array<{ file: string; reasons: string[] }>;
+  removed: string[];
+}
+
+/** Deletes the backup sets the policy does not keep (every file of a set, sidecars included). */
+export async function applyRetention(dir: string, database: string, policy: RetentionPolicy): Promise<RetentionOutcome> {
+  const sets = groupBackups(await readdir(dir), database);
+  const decision = selectRetention(sets, policy);
+  const removed: string[] = [];
+  for (const set of decision.remove) {
+    // The dump first: a set without its dump is no longer listed, so a crash midway leaves no half-set.
+    await rm(join(dir, set.dump), { force: true });
+    for (const f of set.files) if (f !== set.dump) await rm(join(dir, f), { force: true });
+    removed.push(set.dump);
+  }
+  await fsyncDir(dir);
+  return { kept: decision.keep.map((k) => ({ file: k.item.dump, reasons: k.reasons })), removed };
+}
+

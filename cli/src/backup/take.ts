@@ -1,0 +1,138 @@
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from '../context.js';
+import { ShopctlError } from '../errors.js';
+import { acquireLock, currentUser } from '../state/lock.js';
+import { backupMetrics, formatChecksumLine, type BackupMeta } from '../state/backup-files.js';
+import { writeFileAtomic, fsyncDir } from '../state/fs-atomic.js';
+import { formatBytes } from '../time.js';
+import { currentRelease, loadHistory } from '../state/releases.js';
+import { execChecked, execIn } from '../docker/exec.js';
+import { PG_EXEC_USER, postgresTarget, psqlArgs } from './postgres.js';
+import { checkDump, rowCounts } from './dump.js';
+import { redisSnapshot } from './redis.js';
+import { freeStem, streamToFile } from './files.js';
+
+export interface BackupOptions {
+  reason?: string;
+  withRedis?: boolean;
+  /** How long to queue behind another backup (cron overlap refuses at once: 0). */
+  lockWaitMs?: number;
+  timeoutMs?: number;
+  onStep?: (step: string) => void;
+}
+
+export interface BackupResult {
+  file: string;
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  durationMs: number;
+  meta: BackupMeta;
+}
+
+/** Takes one verified backup set; every file appears under its final name only once all of them are complete. */
+export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promise<BackupResult> {
+  const started = Date.now();
+  const step = opts.onStep ?? (() => {});
+  const docker = await ctx.docker();
+  const target = await postgresTarget(ctx);
+  const lock = await acquireLock(ctx.statePath('backup.lock'), {
+    command: 'backup',
+    label: 'backup',
+    message: opts.reason,
+    waitMs: opts.lockWaitMs ?? 0,
+    signal: ctx.signal,
+    onWait: (holder) => step(`waiting for the backup lock held by ${holder}`),
+  });
+  const temps: string[] = [];
+  try {
+    await mkdir(ctx.backupDir, { recursive: true, mode: 0o700 });
+    const time = new Date();
+    const stem = await freeStem(ctx.backupDir, target.database, time);
+    const dumpName = `${stem}.dump`;
+    const tmp = (name: string) => {
+      const p = join(ctx.backupDir, `.${name}.partial`);
+      temps.push(p);
+      return p;
+    };
+    const dumpTmp = tmp(dumpName);
+
+    step('reading versions and row counts');
+    const serverVersion = (await execChecked(docker, target.container.Id, psqlArgs(target, 'SHOW server_version'), 'psql', { user: PG_EXEC_USER })).stdout.trim();
+    const pgDumpVersion = (await execChecked(docker, target.container.Id, ['pg_dump', '--version'], 'pg_dump --version', { user: PG_EXEC_USER })).stdout.trim();
+    const counts = await rowCounts(ctx, target);
+
+    step(`pg_dump -Fc ${target.database}`);
+    let stderr = '';
+    let exitCode = 0;
+    const dumped = await streamToFile(dumpTmp, async (write) => {
+      const r = await execIn(docker, target.container.Id, ['pg_dump', '--format=custom', '--no-password', '-U', target.user, '-d', target.database], {
+        user: PG_EXEC_USER,
+        onStdout: write,
+        signal: ctx.signal,
+        timeoutMs: opts.timeoutMs,
+      });
+      stderr = r.stderr;
+      exitCode = r.exitCode;
+    });
+    if (exitCode !== 0) throw new ShopctlError(`pg_dump failed (exit code ${exitCode})`, { detail: stderr.trim() || undefined });
+    if (dumped.size === 0) throw new ShopctlError('pg_dump produced an empty file');
+
+    step(`checking the dump with pg_restore (${formatBytes(dumped.size)})`);
+    const check = await checkDump(ctx, target, dumpTmp);
+
+    let redis: BackupMeta['redis'] = null;
+    const finals: Array<[string, string]> = [];
+    if (opts.withRedis) {
+      const rdbName = `${stem}.redis.rdb`;
+      const rdbTmp = tmp(rdbName);
+      const r = await redisSnapshot(ctx, rdbTmp, step);
+      redis = { file: rdbName, sizeBytes: r.size, sha256: r.sha256, fresh: r.fresh, snapshotAt: r.snapshotAt };
+      const rdbSumTmp = tmp(`${rdbName}.sha256`);
+      await writeFileAtomic(rdbSumTmp, formatChecksumLine(r.sha256, rdbName), 0o600);
+      finals.push([rdbTmp, rdbName], [rdbSumTmp, `${rdbName}.sha256`]);
+    }
+
+    const history = await loadHistory(ctx.statePath('releases.json')).catch(() => undefined);
+    const meta: BackupMeta = {
+      schema: 1,
+      file: dumpName,
+      database: target.database,
+      createdAt: time.toISOString(),
+      reason: opts.reason ?? 'manual',
+      sizeBytes: dumped.size,
+      sha256: dumped.sha256,
+      durationMs: Date.now() - started,
+      serverVersion,
+      pgDumpVersion,
+      tocEntries: check.tocEntries,
+      rowCounts: counts,
+      appVersion: (history && currentRelease(history, ctx.environment)?.version) ?? null,
+      redis,
+      host: hostname(),
+      who: currentUser(),
+    };
+    const sumTmp = tmp(`${dumpName}.sha256`);
+    const metaTmp = tmp(`${stem}.json`);
+    await writeFileAtomic(sumTmp, formatChecksumLine(dumped.sha256, dumpName), 0o600);
+    await writeFileAtomic(metaTmp, `${JSON.stringify(meta, null, 2)}\n`, 0o600);
+    // Sidecars first, the dump last: a set is listed (and restorable) only once its dump has its final name.
+    finals.push([sumTmp, `${dumpName}.sha256`], [metaTmp, `${stem}.json`], [dumpTmp, dumpName]);
+    for (const [from, to] of finals) await rename(from, join(ctx.backupDir, to));
+    temps.length = 0;
+    await fsyncDir(ctx.backupDir);
+
+    const finishedAt = new Date();
+    const durationMs = meta.durationMs;
+    await mkdir(join(ctx.backupDir, 'metrics'), { recursive: true, mode: 0o755 });
+    // Read by the proxy's nginx user through a read-only mount: world-readable, holds no secret.
+    await writeFileAtomic(join(ctx.backupDir, 'metrics', 'backup.prom'), backupMetrics({ finishedAt, sizeBytes: dumped.size, durationMs }), 0o644);
+    return { file: dumpName, path: join(ctx.backupDir, dumpName), sizeBytes: dumped.size, sha256: dumped.sha256, durationMs, meta };
+  } finally {
+    for (const t of temps) await rm(t, { force: true });
+    await lock.release();
+  }
+}
+

@@ -1,0 +1,56 @@
+import type { Context } from './context.js';
+import { ShopctlError, messageOf } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import { jsonBody, request } from './http.js';
+import type { Address } from './orchestrators/orchestrator.js';
+
+/** Reaching the stack as a client does: through the proxy's published ports, wherever the orchestrator says they are. */
+
+export function urlOf(a: Address, scheme: 'https' | 'http', path: string): string {
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `${scheme}://${host}:${a.port}${path}`;
+}
+
+/**
+ * Requests through the published proxy port, as a client would: /health/ready must answer 200
+ * and /health must report the expected version every time (so nginx routes to nothing else).
+ */
+export async function smokeCheck(ctx: Context, expectVersion: string | undefined, requests = 6): Promise<{ requests: number; version: string | null }> {
+  const { https } = await ctx.orchestrator.proxyEndpoint();
+  if (!https) throw new ShopctlError('The proxy publishes no HTTPS port (8443/tcp)', { exitCode: ExitCode.PREFLIGHT });
+  let seen: string | null = null;
+  for (let i = 0; i < requests; i += 1) {
+    const ready = await request(urlOf(https, 'https', '/health/ready'), { timeoutMs: 5000 });
+    if (ready.status !== 200) throw new ShopctlError(`Smoke check: GET /health/ready through nginx answered ${ready.status}`, { detail: ready.body.slice(0, 500) });
+    const health = await request(urlOf(https, 'https', '/health'), { timeoutMs: 5000 });
+    const body = jsonBody<{ status?: string; version?: string }>(health);
+    if (health.status !== 200) throw new ShopctlError(`Smoke check: GET /health through nginx answered ${health.status}`, { detail: health.body.slice(0, 500) });
+    if (expectVersion && body?.version && body.version !== expectVersion) {
+      throw new ShopctlError(`Smoke check: nginx still reaches version ${body.version}, expected ${expectVersion}`);
+    }
+    seen = body?.version ?? null;
+  }
+  return { requests: requests * 2, version: seen };
+}
+
+export interface ApiHealth {
+  url: string | null;
+  status: number | null;
+  healthy: boolean;
+  body: unknown;
+  error?: string | undefined;
+}
+
+/** GET /health through nginx's published port: the API's own view of PostgreSQL and Redis. */
+export async function apiHealth(ctx: Context): Promise<ApiHealth> {
+  try {
+    const { https } = await ctx.orchestrator.proxyEndpoint();
+    if (!https) return { url: null, status: null, healthy: false, body: null, error: 'the proxy publishes no HTTPS port' };
+    const url = urlOf(https, 'https', '/health');
+    const res = await request(url, { timeoutMs: 5000 });
+    const body = jsonBody<{ status?: string }>(res) ?? res.body.slice(0, 300);
+    return { url, status: res.status, healthy: res.status === 200 && (body as { status?: string }).status === 'ok', body };
+  } catch (error) {
+    return { url: null, status: null, healthy: false, body: null, error: messageOf(error) };
+  }
+}
