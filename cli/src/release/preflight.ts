@@ -27,16 +27,16 @@ function isPasswordLike(name: string): boolean {
 export async function preflight(ctx: Context, composeEnv: Record<string, string>): Promise<PreflightResult> {
   const checks: PreflightResult['checks'] = [];
   const problems: string[] = [];
-  // First, and alone: without it every compose command fails with a wall of interpolation errors.
+
+  const engine = await ctx.engine();
+  checks.push({ name: 'engine', detail: `Docker Engine ${engine.serverVersion} (API ${engine.usedApiVersion})` });
+  // Right after the engine, alone: without it every compose command fails with a wall of interpolation errors.
   if (!ctx.envFileExists) {
     throw new ShopctlError(`No env file: ${ctx.display(ctx.envFile)} does not exist`, {
       exitCode: ExitCode.PREFLIGHT,
       hint: `Nothing was changed. Create it with fresh secrets: shopctl init${ctx.environment === 'production' ? ' --env production' : ''}`,
     });
   }
-
-  const engine = await ctx.engine();
-  checks.push({ name: 'engine', detail: `Docker Engine ${engine.serverVersion} (API ${engine.usedApiVersion})` });
   for (const f of ctx.composeFiles) {
     try {
       await stat(f);
