@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ShopctlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { envToMap, parseEnvFile } from './formats/envfile.js';
@@ -38,6 +39,35 @@ export const COMPOSE_FILES: Record<Environment, string> = {
   production: 'docker-compose.production.yml',
 };
 
+/**
+ * Compose only, merged over the production file: its pids limits, which the stack loader
+ * (`docker stack deploy`) would reject there (docker-compose.production.pids.yml says why).
+ */
+export const COMPOSE_ONLY_PRODUCTION_FILE = 'docker-compose.production.pids.yml';
+
+/**
+ * The project directory: `start` or the nearest folder above it holding a compose file, as git
+ * and Compose look upward; undefined when no folder up to the root holds one.
+ */
+export function findProjectDir(start: string): string | undefined {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    if (Object.values(COMPOSE_FILES).some((f) => existsSync(join(dir, f)))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Each environment its own Compose project unless the operator names one: development is the
+ * folder's name (as the quick start's `docker compose up`), production `<folder>-production`
+ * (or the project its recorded releases ran in), so the two never share containers or volumes
+ * on one machine. A swarm stack keeps the folder's name (it runs production only).
+ */
+export function defaultProjectName(projectDir: string, environment: Environment, orchestrator: OrchestratorKind, recorded?: string): string {
+  const base = basename(projectDir);
+  if (environment !== 'production' || orchestrator !== 'compose') return base;
+  return recorded ?? `${base}-production`;
+}
+
 /** Compose's own rule: lower case, only [a-z0-9_-], starting with a letter or digit. */
 export function normalizeProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
@@ -71,6 +101,8 @@ export class Context {
   readonly orchestrator: Orchestrator;
   readonly composeFiles: readonly string[];
   readonly projectName: string;
+  /** Whether the operator named the project (-p, COMPOSE_PROJECT_NAME) rather than taking the environment's default. */
+  readonly projectNamed: boolean;
   readonly profiles: readonly string[];
   readonly stateDir: string;
   readonly backupDir: string;
@@ -89,6 +121,7 @@ export class Context {
     this.environment = fields.environment;
     this.composeFiles = fields.composeFiles;
     this.projectName = fields.projectName;
+    this.projectNamed = fields.projectNamed;
     this.profiles = fields.profiles;
     this.stateDir = fields.stateDir;
     this.backupDir = fields.backupDir;
@@ -99,7 +132,13 @@ export class Context {
 
   /** `overrides.orchestrator` builds another implementation (tests: an in-memory one). */
   static async resolve(opts: GlobalOptions, output: Output, signal: AbortSignal, overrides: { environment?: Environment; orchestrator?: (ctx: Context) => Orchestrator } = {}): Promise<Context> {
-    const projectDir = resolve(opts.projectDir ?? process.cwd());
+    const projectDir = opts.projectDir ? resolve(opts.projectDir) : findProjectDir(process.cwd());
+    if (!projectDir) {
+      throw new ShopctlError(`No shop project in ${process.cwd()} or any folder above it (no ${Object.values(COMPOSE_FILES).join(' or ')})`, {
+        exitCode: ExitCode.PREFLIGHT,
+        hint: 'Run shopctl in the project directory (or a folder below it), or pass -C <project directory>.',
+      });
+    }
     const envFile = resolve(projectDir, opts.envFile ?? '.env');
     let envText: string | undefined;
     try {
@@ -127,10 +166,12 @@ export class Context {
 
     const composeFileSetting = fromEnv('COMPOSE_FILE');
     const defaultFile = orchestrator === 'swarm' ? COMPOSE_FILES.production : COMPOSE_FILES[environment];
-    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [defaultFile];
+    const composeOnly = orchestrator === 'compose' && environment === 'production' && existsSync(join(projectDir, COMPOSE_ONLY_PRODUCTION_FILE)) ? [COMPOSE_ONLY_PRODUCTION_FILE] : [];
+    const files = opts.file?.length ? opts.file : composeFileSetting ? composeFileSetting.split(fromEnv('COMPOSE_PATH_SEPARATOR') ?? ':') : [defaultFile, ...composeOnly];
     const composeFiles = files.map((f) => (isAbsolute(f) ? f : join(projectDir, f)));
 
-    const rawName = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME') ?? basename(projectDir);
+    const namedProject = opts.projectName ?? fromEnv('COMPOSE_PROJECT_NAME');
+    const rawName = namedProject ?? defaultProjectName(projectDir, environment, orchestrator, last.productionProject === null ? basename(projectDir) : last.productionProject);
     const projectName = normalizeProjectName(rawName);
     if (projectName === '') throw new ShopctlError(`"${rawName}" is not usable as a Compose project name`, { exitCode: ExitCode.USAGE, hint: 'Pass --project-name.' });
 
@@ -146,6 +187,7 @@ export class Context {
       create: overrides.orchestrator,
       composeFiles,
       projectName,
+      projectNamed: namedProject !== undefined,
       profiles,
       stateDir,
       backupDir,
@@ -209,14 +251,19 @@ export class Context {
  * The environment and orchestrator of the newest release recorded here: `shopctl verify` after
  * `deploy production` checks production, after `--orchestrator swarm deploy` the swarm.
  */
-async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: OrchestratorKind }> {
+async function lastRelease(path: string): Promise<{ environment?: Environment; orchestrator?: OrchestratorKind; productionProject?: string | null }> {
   try {
-    const last = (await loadHistory(path)).releases.at(-1);
+    const releases = (await loadHistory(path)).releases;
+    const last = releases.at(-1);
+    // The project of the newest production release on Compose; null: recorded before releases named it (the folder's name).
+    const production = releases.findLast((r) => r.environment === 'production' && (r.orchestrator ?? 'compose') === 'compose' && r.result === 'success');
+    const productionProject = production ? (production.project ?? null) : undefined;
     const env = last?.environment;
     const orchestrator = last?.orchestrator;
     return {
       ...(env === 'production' || env === 'development' ? { environment: env } : {}),
       ...(orchestrator === 'swarm' || orchestrator === 'compose' ? { orchestrator } : {}),
+      ...(productionProject !== undefined ? { productionProject } : {}),
     };
   } catch {
     return {};

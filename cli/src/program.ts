@@ -6,6 +6,7 @@ import { collect, example } from './options.js';
 import { ShopctlError, isShopctlError, messageOf } from './errors.js';
 import { ExitCode, exitCodeName } from './exit-codes.js';
 import { Output } from './output.js';
+import { harmlessWarningsDropped } from './run.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -69,6 +70,8 @@ async function execute(state: State, name: string, cmd: Command, handler: Handle
     if (!known && globals.verbose && error instanceof Error && error.stack) lines.push(error.stack);
     process.stderr.write(`${lines.join('\n')}\n`);
   }
+  const dropped = harmlessWarningsDropped();
+  if (globals.verbose && dropped > 0) process.stderr.write(`(${dropped} known-harmless Compose v1 warning line(s) hidden: "deploy sub-keys are not supported", the swarm-only keys of the production file)\n`);
   state.exitCode = exitCode;
 }
 
@@ -77,8 +80,8 @@ export function buildProgram(): Command {
   program
     .description('Deploy and operate the shop stack: zero-downtime deploys, rollback, checked backups, restore, health and verify.')
     .version(version(), '-V, --version')
-    .option('-C, --project-dir <dir>', 'project directory with the compose files (default: current directory)')
-    .option('-p, --project-name <name>', 'Compose project name (default: COMPOSE_PROJECT_NAME or the directory name, as Compose)')
+    .option('-C, --project-dir <dir>', 'project directory with the compose files (default: the current directory or the nearest one above it with a compose file)')
+    .option('-p, --project-name <name>', 'Compose project name (default: COMPOSE_PROJECT_NAME, else the directory name; production: <directory>-production)')
     .option('--env-file <file>', 'environment file (default: <project-dir>/.env)')
     .option('-f, --file <file>', 'compose file, repeatable (default: docker-compose.yml, or docker-compose.production.yml for production)', collect)
     .option('--profile <name>', 'Compose profile to enable, repeatable (default: COMPOSE_PROFILES)', collect)

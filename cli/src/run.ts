@@ -23,6 +23,31 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+/**
+ * Warnings known to be harmless, dropped from every output: Compose v1 (--compatibility) prints
+ * one per service for the swarm-only deploy keys of the production file, on every command.
+ */
+const HARMLESS = [/^(WARNING: )?The following deploy sub-keys are not supported and have been ignored: /];
+let harmlessDropped = 0;
+
+/** How many harmless warnings were dropped so far (said once under --verbose). */
+export function harmlessWarningsDropped(): number {
+  return harmlessDropped;
+}
+
+function isHarmless(line: string): boolean {
+  if (!HARMLESS.some((re) => re.test(line.trim()))) return false;
+  harmlessDropped += 1;
+  return true;
+}
+
+function withoutHarmless(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => !isHarmless(l))
+    .join('\n');
+}
+
 /** Runs a program (never through a shell). A non-zero exit is a result, not an exception. */
 export async function run([file, args]: Argv, opts: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
@@ -46,7 +71,7 @@ export async function run([file, args]: Argv, opts: RunOptions = {}): Promise<Ru
         const text = partial + chunk.toString('utf8');
         const lines = text.split(/\r?\n|\r/);
         partial = lines.pop() ?? '';
-        for (const line of lines) if (line.trim() !== '') opts.onLine?.(line, stream);
+        for (const line of lines) if (line.trim() !== '' && !HARMLESS.some((re) => re.test(line.trim()))) opts.onLine?.(line, stream);
       });
     }
   }
@@ -61,7 +86,7 @@ export async function run([file, args]: Argv, opts: RunOptions = {}): Promise<Ru
     command,
     exitCode: result.exitCode ?? (result.isCanceled ? ExitCode.INTERRUPTED : 1),
     stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
+    stderr: withoutHarmless(String(result.stderr ?? '')),
     durationMs: Date.now() - started,
     timedOut: result.timedOut,
   };

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
 import type { CommandModule, CommandOutcome } from '../command.js';
 import { currentRelease, loadHistory } from '../state/releases.js';
 import { renderTable } from '../formats/table.js';
@@ -25,7 +26,8 @@ export async function status(ctx: Context): Promise<CommandOutcome> {
     '',
     renderTable(facts.table.headers, facts.table.rows),
   ].join('\n');
-  return { data, human };
+  // What it could not read is not a healthy empty project (the warning above says why).
+  return { data, human, ...(facts.readable === false ? { exitCode: ExitCode.PREFLIGHT } : {}) };
 }
 
 export const statusModule: CommandModule = {

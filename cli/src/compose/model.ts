@@ -5,6 +5,8 @@ export interface ComposeModel {
   services: Map<string, ServiceModel>;
   /** Top-level `secrets:` with their `file:` (relative to the project directory as written). */
   secrets: Map<string, { file?: string | undefined }>;
+  /** Top-level `volumes:` and the `name:` Compose gives them when the file (or `compose config`) says. */
+  volumes: Map<string, { name?: string | undefined }>;
 }
 
 export interface ServiceModel {
@@ -57,7 +59,16 @@ export function parseComposeModel(text: string): ComposeModel {
       secrets.set(name, { file: isRecord(raw) && typeof raw.file === 'string' ? raw.file : undefined });
     }
   }
-  return { services, secrets };
+  const volumes = new Map<string, { name?: string }>();
+  if (isRecord(doc.volumes)) {
+    for (const [name, raw] of Object.entries(doc.volumes)) volumes.set(name, { name: isRecord(raw) && typeof raw.name === 'string' ? raw.name : undefined });
+  }
+  return { services, secrets, volumes };
+}
+
+/** The Engine's names of the model's volumes: `<project>_<volume>` unless the file names one. */
+export function volumeNames(model: ComposeModel, project: string): string[] {
+  return [...model.volumes].map(([key, v]) => v.name ?? `${project}_${key}`);
 }
 
 /** The host path of a bind mount (long syntax `type: bind`, or a short `./a:/b` / `/a:/b:ro`); undefined otherwise. */

@@ -122,6 +122,8 @@ export interface StatusFacts {
   tooling: string;
   data: Record<string, unknown>;
   table: { headers: string[]; rows: string[][] };
+  /** False when the stack's definition could not be read (the warning says why): status must not exit 0. */
+  readable?: boolean;
 }
 
 /** `shopctl health` without the API check: each service's verdict and a table. */

@@ -4,6 +4,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { LockHandle } from '../state/lock.js';
 import { currentRelease, loadHistory } from '../state/releases.js';
 import { build } from '../compose/commands.js';
+import { volumeNames } from '../compose/model.js';
 import { run, lastLines } from '../run.js';
 import { shortId } from '../docker/containers.js';
 import { inspectImage, type ImageInfo } from '../docker/images.js';
@@ -36,17 +37,27 @@ export interface DeployOptions extends ReleaseOptions {
 }
 
 /** Builds, pulls or finds the image; the rollout learns its id here. */
-function imageStep(ctx: Context, source: ImageSource, version: string, opts: RolloutOptions, found: { image?: ImageInfo }): Step {
+/** What the image step of a dry run would do, saying when a pull replaces an image already here. */
+function imagePlan(source: ImageSource, ref: string, presentId: string | undefined): string {
+  const here = presentId ? `present here (${shortId(presentId)})` : 'not on this host';
+  if (source === 'build') return `build ${ref} (${here})`;
+  if (source === 'local') return `use the local ${ref} (${here})`;
+  return `pull ${ref} from its registry (${here}${presentId ? "; pulled anyway, for the registry's version of the tag; --local uses this one" : ''})`;
+}
+
+function imageStep(ctx: Context, source: ImageSource, version: string, opts: RolloutOptions, found: { image?: ImageInfo; present?: string }): Step {
   const ref = opts.imageRef;
   return {
     name: 'image',
     title: source === 'build' ? `Build ${ref}` : source === 'pull' ? `Pull ${ref}` : `Use the local image ${ref}`,
-    plan: () => (source === 'build' ? `build ${ref}` : source === 'pull' ? `pull ${ref}` : `use the local ${ref}`),
+    plan: () => imagePlan(source, ref, found.present),
     run: async (task) => {
       if (source !== 'local') {
         const sha = await gitSha(ctx.projectDir);
         const argv = source === 'build' ? build(await ctx.compose(), [SERVICES.api], { buildArgs: { APP_VERSION: version, ...(sha ? { GIT_SHA: sha } : {}) } }) : await ctx.orchestrator.pullCommand(ref);
-        const r = await run(argv, { env: opts.env, signal: ctx.signal, timeoutMs: 30 * 60_000, onLine: (l) => (task.output = l) });
+        // Without a terminal the build's hundred lines only with --verbose; a failure shows its last lines anyway.
+        const onLine = ctx.output.tty || ctx.output.verbose ? (l: string) => (task.output = l) : undefined;
+        const r = await run(argv, { env: opts.env, signal: ctx.signal, timeoutMs: 30 * 60_000, ...(onLine ? { onLine } : {}) });
         if (r.exitCode !== 0) {
           throw new ShopctlError(`${source === 'build' ? 'Building' : 'Pulling'} ${ref} failed (exit code ${r.exitCode}); nothing was changed`, {
             exitCode: ExitCode.FAILURE,
@@ -95,7 +106,7 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
     model: pre.model,
   };
   const rollout = ctx.orchestrator.rollout(rolloutOpts, now);
-  const found: { image?: ImageInfo } = {};
+  const found: { image?: ImageInfo; present?: string } = {};
   const backup: { result?: BackupResult } = {};
   const held: { lock?: LockHandle } = {};
   const steps: Step[] = [
@@ -107,8 +118,9 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
         task.title = `Preflight: ${pre.checks.map((c) => c.detail).join('; ')}`;
       },
     },
-    imageStep(ctx, source, version, rolloutOpts, found),
+    // The lock before the image: a second deploy is refused (or queued) in seconds, not after building.
     lockStep(ctx, opts, 'deploy', version, held),
+    imageStep(ctx, source, version, rolloutOpts, found),
     {
       name: 'backup',
       title: 'Back up the database before deploying',
@@ -130,11 +142,12 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
   });
 
   if (opts.dryRun) {
-    const existing = await inspectImage(await ctx.docker(), pre.imageRef);
+    found.present = (await inspectImage(await ctx.docker(), pre.imageRef))?.id;
     return releasePlan(ctx, {
       heading: [
         `Plan: deploy ${version} to ${ctx.environment} (${ctx.orchestrator.label}); nothing will be changed (--dry-run)`,
-        `Current release: ${current ? `${current.version} (${current.finishedAt})` : 'none recorded'}; image ${pre.imageRef}: ${existing ? `present (${shortId(existing.id)})` : 'not present yet'}`,
+        `Project ${ctx.projectName}; volumes ${volumeNames(pre.model, ctx.projectName).join(', ') || 'none'}`,
+        `Current release: ${current ? `${current.version} (${current.finishedAt})` : 'none recorded'}`,
       ],
       steps: planOf(steps, [['record', ctx.statePath('releases.json')], ['pin', `APP_VERSION=${version} in ${ctx.display(ctx.envFile)}`]]),
       data: { environment: ctx.environment, orchestrator: ctx.orchestrator.kind, version, image: pre.imageRef, imageSource: source, firstDeploy: now.firstDeploy, replicas: opts.replicas ?? (now.apiReplicas || (api?.replicas ?? 1)), backup: backupFirst, migrations: !opts.skipMigrations },

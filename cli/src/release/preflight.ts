@@ -30,6 +30,13 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
 
   const engine = await ctx.engine();
   checks.push({ name: 'engine', detail: `Docker Engine ${engine.serverVersion} (API ${engine.usedApiVersion})` });
+  // Right after the engine, alone: without it every compose command fails with a wall of interpolation errors.
+  if (!ctx.envFileExists) {
+    throw new ShopctlError(`No env file: ${ctx.display(ctx.envFile)} does not exist`, {
+      exitCode: ExitCode.PREFLIGHT,
+      hint: `Nothing was changed. Create it with fresh secrets: shopctl init${ctx.environment === 'production' ? ' --env production' : ''}`,
+    });
+  }
   for (const f of ctx.composeFiles) {
     try {
       await stat(f);
@@ -46,9 +53,7 @@ export async function preflight(ctx: Context, composeEnv: Record<string, string>
     if (!model.services.has(s)) problems.push(`the compose files define no "${s}" service`);
   }
 
-  if (!ctx.envFileExists) {
-    problems.push(`env file ${ctx.envFile} does not exist (create it with: shopctl init --env ${ctx.environment})`);
-  } else {
+  {
     const templatePath = join(ctx.projectDir, 'templates', `.env.${ctx.environment}`);
     let templateText: string | undefined;
     try {

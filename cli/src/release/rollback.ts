@@ -22,6 +22,12 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
   const history = await loadHistory(ctx.statePath('releases.json'));
   const target = rollbackTarget(history, ctx.environment, versionArg);
   const current = currentRelease(history, ctx.environment);
+  if (current && current.version === target.version && current.imageId === target.imageId) {
+    return {
+      data: { environment: ctx.environment, from: current.version, to: target.version, changed: false },
+      human: `${target.version} is already the current release of ${ctx.environment}: nothing to roll back (shopctl releases lists the others)`,
+    };
+  }
   const docker = await ctx.docker();
 
   // The exact image that ran before, by id: a tag may have been rebuilt since.

@@ -98,6 +98,7 @@ export function closing(ctx: Context, action: Release['action'], startedAt: Date
         backup: f.backup?.() ?? null,
         ...(error ? { error: error.slice(0, 2000) } : {}),
         orchestrator: ctx.orchestrator.kind,
+        project: ctx.projectName,
       };
       const path = ctx.statePath('releases.json');
       await saveHistory(path, appendRelease(await loadHistory(path), release));

@@ -141,6 +141,21 @@ async function notIgnoredByGit(projectDir: string, paths: readonly string[]): Pr
 }
 
 /** Renders the env file (production: secret files) and a certificate; refuses to overwrite without --force. */
+/** Replacing the secrets under a running stack: its database keeps the password it was created with. */
+async function warnIfDatabaseRuns(ctx: Context): Promise<void> {
+  let running = false;
+  try {
+    running = (await ctx.orchestrator.now()).dbRunning;
+  } catch {
+    return; // no engine: nothing runs here to warn about
+  }
+  if (!running) return;
+  ctx.output.warn(
+    `the running stack ${ctx.projectName} keeps its database, created with the old password: with the new secrets its services and deploys are refused by it. ` +
+      (ctx.environment === 'development' ? 'Start from empty data (docker compose down -v deletes it), or restore the old .env.' : 'Restore the old secret files, or ALTER ROLE to the new password before deploying.'),
+  );
+}
+
 export async function initProject(ctx: Context, opts: InitOptions): Promise<{ environment: Environment; files: Array<{ path: string; kind: string; mode: string; replaced: boolean }>; exposed: string[] | undefined }> {
   const environment = ctx.environment;
   const templatePath = join(ctx.projectDir, 'templates', `.env.${environment}`);
@@ -168,6 +183,7 @@ export async function initProject(ctx: Context, opts: InitOptions): Promise<{ en
       hint: 'Pass --force to replace them. Replacing production secrets of a running stack locks the services out of the database created with the old password.',
     });
   }
+  if (existing.includes(ctx.envFile)) await warnIfDatabaseRuns(ctx);
   for (const f of planned) {
     const privateDir = f.kind === 'secret' || f.kind === 'key' || f.kind === 'certificate';
     await mkdir(dirname(f.path), { recursive: true, mode: privateDir ? PRIVATE_DIR_MODE : 0o755 });

@@ -24,6 +24,8 @@ const releaseSchema = z.object({
   error: z.string().optional(),
   /** Absent in histories written before swarm support: those were Compose. */
   orchestrator: z.enum(['compose', 'swarm']).optional(),
+  /** The Compose project (or swarm stack). Absent in histories written before each environment had its own: the folder's name then. */
+  project: z.string().optional(),
 });
 
 const historySchema = z.object({

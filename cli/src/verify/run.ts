@@ -137,7 +137,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<{ exitC
       if (days < 14) return fail(`expires in ${days} day(s) (${r.cert.valid_to})`);
       if (r.authorized) return pass(`trusted, expires in ${days} days`);
       if (env === 'development' || opts.allowUntrustedCert) return exempt(`not trusted (${r.authorizationError}); ${env === 'development' ? 'development uses a self-signed certificate' : '--allow-untrusted-cert'}; expires in ${days} days`);
-      return fail(`not trusted: ${r.authorizationError}${servername ? '' : ' (pass --domain so the right certificate is asked for)'}`);
+      return fail(`not trusted: ${r.authorizationError} (${untrustedHint(String(r.authorizationError), Boolean(servername))})`);
     });
 
     // ---- headers --------------------------------------------------------------------------
@@ -194,3 +194,9 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<{ exitC
   };
 }
 
+/** The way out of an untrusted certificate that applies: self-signed -> the flag that accepts it. */
+export function untrustedHint(error: string, servernameGiven: boolean): string {
+  if (/SELF_SIGNED/.test(error)) return 'self-signed: install a certificate from a trusted CA (docs/stack.md, "TLS in production"), or accept it with --allow-untrusted-cert';
+  if (!servernameGiven) return 'pass --domain so the right certificate is asked for, or --allow-untrusted-cert for a private CA';
+  return 'a private CA or an incomplete chain: serve the full chain, or accept it with --allow-untrusted-cert';
+}

@@ -283,22 +283,27 @@ export class ComposeStack {
 
   /** The same by label, synchronously (for process exit). */
   private removeByLabelSync(): void {
-    const filter = `label=${PROJECT_LABEL}=${this.project}`;
-    const run = (args: string[]) => {
-      try {
-        return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).split('\n').filter(Boolean);
-      } catch {
-        return [];
-      }
-    };
-    const ids = run(['ps', '-aq', '--filter', filter]);
-    if (ids.length) run(['rm', '-f', '-v', ...ids]);
-    const nets = run(['network', 'ls', '-q', '--filter', filter]);
-    if (nets.length) run(['network', 'rm', ...nets]);
-    const vols = run(['volume', 'ls', '-q', '--filter', filter]);
-    if (vols.length) run(['volume', 'rm', '-f', ...vols]);
+    removeProjectSync(this.project);
     rmSync(this.scratchDir, { recursive: true, force: true });
   }
+}
+
+/** Removes a Compose project's containers, networks and volumes by label, synchronously (for process exit); never throws. */
+export function removeProjectSync(project: string): void {
+  const filter = `label=${PROJECT_LABEL}=${project}`;
+  const run = (args: string[]) => {
+    try {
+      return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const ids = run(['ps', '-aq', '--filter', filter]);
+  if (ids.length) run(['rm', '-f', '-v', ...ids]);
+  const nets = run(['network', 'ls', '-q', '--filter', filter]);
+  if (nets.length) run(['network', 'rm', ...nets]);
+  const vols = run(['volume', 'ls', '-q', '--filter', filter]);
+  if (vols.length) run(['volume', 'rm', '-f', ...vols]);
 }
 
 /** KEY=value lines (comments and blanks skipped), without the keys the harness sets itself. */

@@ -12,6 +12,7 @@ import { MIGRATE_COMMAND, SERVICES, type Orchestrator, type Pause, type ProxyEnd
 import { fail, pass } from '../../verify/checks.js';
 import { composeRollout } from './rollout.js';
 import { composeHealth, composeStatus, snapshot } from './status.js';
+import { projectClash } from './project.js';
 import { refreshProxyUpstream } from './traffic.js';
 
 /** Docker Compose on one host: containers found by the project's labels, rolled by shopctl itself. */
@@ -39,9 +40,15 @@ export class ComposeOrchestrator implements Orchestrator {
       throw new ShopctlError('The compose configuration is invalid', { exitCode: ExitCode.PREFLIGHT, detail: lastLines(`${valid.stderr}\n${valid.stdout}`, 15) });
     }
     const files = ctx.composeFiles.map((f) => relative(ctx.projectDir, f)).join(', ');
+    // Before anything changes: never one environment's deploy onto another's containers and volumes.
+    const clash = await projectClash(ctx);
+    if (clash) throw new ShopctlError(clash.message, { exitCode: ExitCode.PREFLIGHT, hint: clash.hint });
     return {
       model: await ctx.composeModel(env),
-      checks: [{ name: 'compose', detail: `${flavour.kind === 'v2' ? 'docker compose' : 'docker-compose'} ${flavour.version}: ${files} valid` }],
+      checks: [
+        { name: 'compose', detail: `${flavour.kind === 'v2' ? 'docker compose' : 'docker-compose'} ${flavour.version}: ${files} valid` },
+        { name: 'project', detail: `Compose project ${ctx.projectName} (${ctx.environment})` },
+      ],
       problems: [],
       secretsBindMounted: true,
     };

@@ -117,7 +117,7 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
         if (r.exitCode !== 0) {
           throw new ShopctlError(`Migrations failed (exit code ${r.exitCode}); nothing else was changed`, {
             detail: state.migrations,
-            hint: 'The running version keeps serving. Fix the migration and deploy again.',
+            hint: `The running version keeps serving. ${migrationHint(state.migrations)}`,
           });
         }
         task.title = 'Migrations applied';
@@ -329,4 +329,15 @@ async function failureEvidence(docker: Docker, newIds: readonly string[]): Promi
   const parts: string[] = [];
   for (const id of newIds.slice(0, 2)) parts.push(await describeFailure(docker, id, 20));
   return parts.join('\n');
+}
+
+/** The next step after a failed migration run: a failed SQL statement is not the only cause. */
+export function migrationHint(output: string): string {
+  if (/password authentication failed/i.test(output)) {
+    return 'The database refused the password: its volume was created with another one (an older .env, or another environment\'s stack in this Compose project). Restore the old secrets, or deploy into a project of its own (-p).';
+  }
+  if (/ECONNREFUSED|connection timeout|terminated unexpectedly|ENOTFOUND|EAI_AGAIN/i.test(output)) {
+    return 'The database did not answer: check it (docker compose logs db; shopctl health), then deploy again.';
+  }
+  return 'Fix the migration and deploy again.';
 }

@@ -78,7 +78,7 @@ const STOPPED = ['exited', 'completed', 'created', 'dead'];
 
 /** `shopctl status` on Compose: every service's containers, states, images, versions, published ports. */
 export async function composeStatus(ctx: Context): Promise<StatusFacts> {
-  const { services } = await snapshot(ctx);
+  const { services, expectedKnown } = await snapshot(ctx);
   let compose: string;
   try {
     const f = await ctx.flavour();
@@ -107,6 +107,7 @@ export async function composeStatus(ctx: Context): Promise<StatusFacts> {
       })),
     },
     table: { headers: ['service', 'running', 'state', 'image', 'version', 'published'], rows },
+    readable: expectedKnown,
   };
 }
 
