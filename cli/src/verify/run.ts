@@ -186,7 +186,8 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<{ exitC
     ['check', 'result', 'detail'],
     results.map((r) => [r.id, r.status.toUpperCase(), r.detail.length > 110 ? `${r.detail.slice(0, 107)}...` : r.detail]),
   );
-  const verdict = failed.length ? `FAILED: ${failed.length} check(s): ${failed.map((r) => r.id).join(', ')}` : `PASSED: ${counts.pass} passed, ${counts.exempt} exempt (documented), ${counts.skip} skipped`;
+  // Each failure again with its detail, last: what an operator (or a CI log's tail) reads first.
+  const verdict = failed.length ? `FAILED: ${failed.length} check(s): ${failed.map((r) => r.id).join(', ')}\n${failed.map((r) => `  ${r.id}: ${r.detail}`).join('\n')}` : `PASSED: ${counts.pass} passed, ${counts.exempt} exempt (documented), ${counts.skip} skipped`;
   return {
     exitCode: failed.length ? ExitCode.VERIFY_FAILED : ExitCode.OK,
     data: { environment: env, passed: failed.length === 0, counts, checks: results, junit: opts.junit ? resolve(opts.junit) : null },
