@@ -102,12 +102,12 @@ test.after.always(async () => {
   console.log(`[stack e2e] summary: ${JSON.stringify(timings, null, 2)}`);
 });
 
-test.serial('every service reports healthy (the one-shot tls helper exited 0)', async (t) => {
+test.serial('every service reports healthy (the one-shot tls and storefront helpers exited 0)', async (t) => {
   const seen = new Set<string>();
   for (const c of await stack.inspect()) {
     const service = c.Config.Labels['com.docker.compose.service']!;
     seen.add(service);
-    if (service === 'tls') {
+    if (service === 'tls' || service === 'storefront') {
       t.like(c.State, { Status: 'exited', ExitCode: 0 }, service);
       continue;
     }
@@ -153,7 +153,8 @@ test.serial('the API image: at most 40 MB above its base, non-root, node health 
     { reject: false },
   );
   t.is(contents.exitCode, 0, contents.stderr);
-  t.deepEqual(contents.stdout.trim().split('\n').sort(), ['api', 'database', 'node_modules'], 'no maps, sources, tests or dev tools');
+  // storefront/: the built web pages (no maps or sources) that the storefront service copies for Nginx.
+  t.deepEqual(contents.stdout.trim().split('\n').sort(), ['api', 'database', 'node_modules', 'storefront'], 'no maps, sources, tests or dev tools');
 });
 
 test.serial('https /health through Nginx answers 200 over HTTP/2 with the development certificate', async (t) => {
