@@ -15,6 +15,9 @@ import { composeHealth, composeStatus, snapshot } from './status.js';
 import { projectClash } from './project.js';
 import { refreshProxyUpstream } from './traffic.js';
 
+/** How long verify waits for health checks that are still starting. */
+const STARTING_GRACE_MS = 60_000;
+
 /** Docker Compose on one host: containers found by the project's labels, rolled by shopctl itself. */
 export class ComposeOrchestrator implements Orchestrator {
   readonly kind = 'compose' as const;
@@ -137,8 +140,15 @@ export class ComposeOrchestrator implements Orchestrator {
   }
 
   async verifyTargets(): Promise<VerifyTargets> {
-    const snap = await snapshot(this.ctx);
-    const bad = snap.services.filter((s) => s.defined && !s.healthy);
+    let snap = await snapshot(this.ctx);
+    let bad = snap.services.filter((s) => s.defined && !s.healthy);
+    // A health check still `starting` (a verify right after a deploy) is waited for, briefly; anything else fails at once.
+    const starting = () => bad.length > 0 && bad.every((s) => s.containers.length > 0 && s.containers.every((c) => c.healthy || c.state === 'starting'));
+    for (const deadline = Date.now() + STARTING_GRACE_MS; starting() && Date.now() < deadline && !this.ctx.signal.aborted; ) {
+      await new Promise((r) => setTimeout(r, 2000));
+      snap = await snapshot(this.ctx);
+      bad = snap.services.filter((s) => s.defined && !s.healthy);
+    }
     const stack =
       snap.services.length === 0
         ? fail(`no containers in project ${this.ctx.projectName}`)
