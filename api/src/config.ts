@@ -11,6 +11,7 @@ export interface Config {
   readonly logLevel: string;
   readonly databaseUrl: string;
   readonly databasePoolMax: number;
+  readonly databasePoolTimeoutMs: number;
   readonly redisUrl: string;
   readonly cacheRedisUrl: string;
   readonly redisKeyPrefix: string;
@@ -21,6 +22,9 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly trustProxy: boolean;
   readonly shutdownTimeoutMs: number;
+  /** Where nginx finds this replica: socket slots in this folder (docs/stack.md); unset: TCP only. */
+  readonly socketDir: string | undefined;
+  readonly socketSlots: number;
   readonly migrateOnStart: boolean;
   readonly seedSampleData: boolean;
   readonly appVersion: string;
@@ -116,6 +120,7 @@ const envSchema = z.object({
       return z.NEVER;
     }),
   DATABASE_POOL_MAX: intIn('DATABASE_POOL_MAX', 1, 1000, 10),
+  DATABASE_POOL_TIMEOUT_MS: intIn('DATABASE_POOL_TIMEOUT_MS', 100, 60_000, 8_000),
   JWT_TTL_SECONDS: intIn('JWT_TTL_SECONDS', 60, 30 * 24 * 3600, 3600),
   RATE_LIMIT_AUTH_PER_MINUTE: intIn('RATE_LIMIT_AUTH_PER_MINUTE', 0, 1_000_000, 10),
   RATE_LIMIT_PER_MINUTE: intIn('RATE_LIMIT_PER_MINUTE', 0, 100_000_000, 600),
@@ -136,6 +141,8 @@ const envSchema = z.object({
   ADMIN_USERNAME: z.string().optional(),
   ADMIN_EMAIL: z.string().optional(),
   DATABASE_DIR: z.string().optional(),
+  API_SOCKET_DIR: z.string().optional(),
+  API_SOCKET_SLOTS: intIn('API_SOCKET_SLOTS', 1, 256, 16),
 });
 
 /** Reads NAME or NAME_FILE (one trailing newline trimmed); both set is an error, since one would silently win. */
@@ -274,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, purpose: Config
     logLevel: e.LOG_LEVEL,
     databaseUrl,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    databasePoolTimeoutMs: e.DATABASE_POOL_TIMEOUT_MS,
     redisUrl,
     cacheRedisUrl,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
@@ -284,6 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, purpose: Config
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    socketDir: e.API_SOCKET_DIR?.trim() || undefined,
+    socketSlots: e.API_SOCKET_SLOTS,
     migrateOnStart: e.MIGRATE_ON_START,
     seedSampleData: e.SEED_SAMPLE_DATA,
     appVersion: e.APP_VERSION?.trim() || packageVersion(),

@@ -44,6 +44,7 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
   const database = createDatabase({
     url: config.databaseUrl,
     poolMax: config.databasePoolMax,
+    poolTimeoutMs: config.databasePoolTimeoutMs,
     onQuery: (op, s) => metrics.observeQuery(op, s),
   });
   const { db } = database;

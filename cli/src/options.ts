@@ -41,6 +41,6 @@ export function releaseOptions(cmd: Command): Command {
     .option('--force-unlock', 'remove a stale deploy lock first (never one whose process still runs here; say why in --message)')
     .option('--replicas <n>', 'api replicas to run (default: as many as run now, at least 1)', positiveInt('--replicas'))
     .option('--timeout <seconds>', 'how long new containers may take to become healthy (default 120)', seconds('--timeout'))
-    .option('--drain-timeout <seconds>', "how long nginx's old workers may take to finish their requests (default 30)", seconds('--drain-timeout'))
+    .option('--drain-timeout <seconds>', 'no effect since nginx is no longer reloaded during deploys (an old container drains within its stop_grace_period); kept so scripts keep working', seconds('--drain-timeout'))
     .option('-m, --message <text>', 'why: shown to anyone who finds the lock held');
 }

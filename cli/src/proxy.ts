@@ -15,9 +15,10 @@ export function urlOf(a: Address, scheme: 'https' | 'http', path: string): strin
  * Requests through the published proxy port, as a client would: /health/ready must answer 200
  * and /health must report the expected version every time (so nginx routes to nothing else).
  */
-export async function smokeCheck(ctx: Context, expectVersion: string | undefined, requests = 6): Promise<{ requests: number; version: string | null }> {
+export async function smokeCheck(ctx: Context, expectVersion: string | undefined, requests = 6, opts: { sideBySide?: boolean } = {}): Promise<{ requests: number; version: string | null }> {
   const { https } = await ctx.orchestrator.proxyEndpoint();
   if (!https) throw new ShopctlError('The proxy publishes no HTTPS port (8443/tcp)', { exitCode: ExitCode.PREFLIGHT });
+  if (opts.sideBySide && expectVersion) return smokeSideBySide(https, expectVersion, requests);
   let seen: string | null = null;
   for (let i = 0; i < requests; i += 1) {
     const ready = await request(urlOf(https, 'https', '/health/ready'), { timeoutMs: 5000 });
@@ -31,6 +32,32 @@ export async function smokeCheck(ctx: Context, expectVersion: string | undefined
     seen = body?.version ?? null;
   }
   return { requests: requests * 2, version: seen };
+}
+
+/**
+ * While old and new replicas both serve: every answer 200, and `wanted` answers from the new
+ * version within 40 requests (nginx spreads requests over the socket slots, half of them new).
+ */
+async function smokeSideBySide(https: Address, expectVersion: string, wanted: number): Promise<{ requests: number; version: string | null }> {
+  let fromNew = 0;
+  let sent = 0;
+  const others = new Set<string>();
+  while (fromNew < wanted && sent < 40) {
+    sent += 1;
+    const ready = await request(urlOf(https, 'https', '/health/ready'), { timeoutMs: 5000 });
+    if (ready.status !== 200) throw new ShopctlError(`Smoke check: GET /health/ready through nginx answered ${ready.status}`, { detail: ready.body.slice(0, 500) });
+    const health = await request(urlOf(https, 'https', '/health'), { timeoutMs: 5000 });
+    if (health.status !== 200) throw new ShopctlError(`Smoke check: GET /health through nginx answered ${health.status}`, { detail: health.body.slice(0, 500) });
+    const version = jsonBody<{ version?: string }>(health)?.version;
+    if (version === expectVersion) fromNew += 1;
+    else if (version) others.add(version);
+  }
+  if (fromNew < wanted) {
+    throw new ShopctlError(`Smoke check: ${fromNew} of ${sent} answers through nginx came from ${expectVersion} (wanted ${wanted}); the others from ${[...others].join(', ') || 'unknown'}`, {
+      hint: "The new containers may not own any of nginx's socket slots: docker compose exec api node api/dist/cli/slots.js show",
+    });
+  }
+  return { requests: sent * 2, version: expectVersion };
 }
 
 export interface ApiHealth {

@@ -8,6 +8,8 @@ export type Queryable = pgPromise.IBaseProtocol<unknown>;
 export interface DbOptions {
   url: string;
   poolMax: number;
+  /** How long a query waits for a free connection (or a new one to connect) before the request gets 503. */
+  poolTimeoutMs?: number;
   applicationName?: string;
   /** Called after every successful query with its duration. */
   onQuery?: (operation: DbOperation, seconds: number) => void;
@@ -55,7 +57,7 @@ export function createDatabase(opts: DbOptions): Database {
     connectionString: opts.url,
     max: opts.poolMax,
     application_name: opts.applicationName ?? 'shop-api',
-    connectionTimeoutMillis: 3000,
+    connectionTimeoutMillis: opts.poolTimeoutMs ?? 3000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 15_000,
     keepAlive: true,

@@ -97,7 +97,8 @@ export async function inspectContainer(docker: Docker, id: string): Promise<Dock
 
 /** Stops and removes containers; graceful: Docker waits each one's stop_grace_period after SIGTERM. Gone ones are fine. */
 export async function removeContainers(docker: Docker, ids: readonly string[], graceful: boolean): Promise<void> {
-  for (const id of ids) {
+  // Side by side: each graceful stop waits for its container to drain.
+  await Promise.all(ids.map(async (id) => {
     const c = docker.getContainer(id);
     try {
       if (graceful) await c.stop().catch((e: { statusCode?: number }) => {
@@ -107,7 +108,7 @@ export async function removeContainers(docker: Docker, ids: readonly string[], g
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
     }
-  }
+  }));
 }
 
 /** Stops a container with no timeout argument: Docker uses its stop_grace_period, so in-flight requests finish. */

@@ -90,6 +90,12 @@ export interface Rollout {
   readonly retire: RolloutStep[];
   /** The version the smoke check must see through the proxy (undefined: any). */
   expectedVersion(): string | undefined;
+  /**
+   * At the smoke check the old version still serves beside the new one (Compose: both own socket
+   * slots until the old containers stop); the check then needs the new version among the answers,
+   * not in every one.
+   */
+  sideBySide?(): boolean;
   replicas(): number;
   firstDeploy(): boolean;
   undo(failure: Failure): Promise<Failure>;

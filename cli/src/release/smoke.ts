@@ -10,7 +10,7 @@ export function smokeStep(ctx: Context, rollout: Rollout): Step {
     title: 'Smoke-check through nginx',
     plan: () => 'GET /health/ready and /health through the proxy, expecting the new version',
     run: async (task) => {
-      const smoke = await smokeCheck(ctx, rollout.expectedVersion());
+      const smoke = await smokeCheck(ctx, rollout.expectedVersion(), 6, { sideBySide: rollout.sideBySide?.() ?? false });
       task.title = `Smoke check passed: ${smoke.requests} requests through nginx${smoke.version ? `, version ${smoke.version}` : ''}`;
     },
   };

@@ -13,7 +13,6 @@ import { fail, pass } from '../../verify/checks.js';
 import { composeRollout } from './rollout.js';
 import { composeHealth, composeStatus, snapshot } from './status.js';
 import { projectClash } from './project.js';
-import { refreshProxyUpstream } from './traffic.js';
 
 /** How long verify waits for health checks that are still starting. */
 const STARTING_GRACE_MS = 60_000;
@@ -123,10 +122,8 @@ export class ComposeOrchestrator implements Orchestrator {
       start: async () => {
         if (stopped.length === 0) return;
         await startContainers(docker, stopped);
+        // Ready again, they take nginx's socket slots back by themselves (nothing else serves).
         await waitHealthy(docker, stopped, { timeoutMs, signal: ctx.signal });
-        // Restarted containers may have new addresses: nginx must resolve them again.
-        const proxy = (await this.containers(SERVICES.proxy)).at(-1);
-        if (proxy) await refreshProxyUpstream(docker, proxy.Id, ctx.signal);
       },
     };
   }

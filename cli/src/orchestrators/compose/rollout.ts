@@ -7,13 +7,13 @@ import { scaleUp, up, run as composeRun } from '../../compose/commands.js';
 import { formatDuration } from '../../time.js';
 import { displayName, findContainers, inspectContainer, removeContainers, shortId } from '../../docker/containers.js';
 import { describeFailure, exitedCleanly, waitHealthy } from '../../docker/health.js';
-import { smokeCheck } from '../../proxy.js';
 import { MIGRATE_COMMAND, SERVICES, type Failure, type Rollout, type RolloutOptions, type RolloutStep, type TaskHandle } from '../orchestrator.js';
-import { nginxUpstreamSwitch, type TrafficSwitch } from './traffic.js';
+import { socketSlotSwitch, type TrafficSwitch } from './traffic.js';
 
 /**
  * The zero-downtime rolling update on one host: new api containers start beside the old ones,
- * become healthy, the proxy switches to them and lets the old ones drain, the old ones stop.
+ * become healthy, are admitted to nginx's socket slots, and the old ones stop (handing their
+ * slots over first, then draining). nginx itself is never reloaded (docs/stack.md).
  */
 
 /** What happened so far: drives the titles, the undo on failure, the release record and --json. */
@@ -75,7 +75,7 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
         if (!state.firstDeploy) {
           const proxy = (await findContainers(docker, ctx.projectName, { service: SERVICES.proxy })).at(-1);
           if (!proxy) throw new ShopctlError('api containers run but the proxy does not: refusing a rolling update without nginx', { exitCode: ExitCode.PREFLIGHT, hint: 'Start it (docker compose up -d proxy) and deploy again.' });
-          traffic = await nginxUpstreamSwitch(docker, proxy.Id, { drainTimeoutMs: opts.drainTimeoutMs, signal: ctx.signal, warn: (m) => ctx.output.warn(m) });
+          traffic = socketSlotSwitch(docker, { timeoutMs: 20_000 });
         }
         task.title = state.firstDeploy
           ? `First deploy: no api container runs yet; ${state.replicas} replica(s) to start`
@@ -188,15 +188,14 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
     },
     {
       name: 'switch',
-      title: 'Switch nginx to the new containers and let the old ones drain',
+      title: "Admit the new containers to nginx's socket slots",
       enabled: notFirst,
-      plan: () => (now.names.length ? 'switch nginx to the new containers, let the old workers drain' : undefined),
+      plan: () => (now.names.length ? "admit the new containers to nginx's socket slots (no nginx reload)" : undefined),
       run: async (task) => {
         if (!traffic) throw new ShopctlError('no proxy to switch');
         state.switched = true;
-        const r = await traffic.switchTo(state.oldIds, state.newIds);
-        state.drainMs = r.drainMs;
-        task.title = `nginx now sends requests to ${r.addresses.join(', ')} (old workers drained in ${formatDuration(r.drainMs)})`;
+        const r = await traffic.admit(state.newIds);
+        task.title = `nginx now also sends requests to ${r.admitted.join(', ')}`;
       },
     },
   ];
@@ -208,9 +207,12 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
       enabled: notFirst,
       plan: () => (now.names.length ? `stop and remove ${now.names.join(', ')}` : undefined),
       run: async (task) => {
+        // Each hands its slots to the new ones, finishes its requests, waits for nginx to let go of its connections.
+        const started = Date.now();
         await removeContainers(await ctx.docker(), state.oldIds, true);
         state.oldRemoved = true;
-        task.title = `Stopped and removed ${state.oldIds.length} old container(s)`;
+        state.drainMs = Date.now() - started;
+        task.title = `Stopped and removed ${state.oldIds.length} old container(s) (drained in ${formatDuration(state.drainMs)})`;
       },
     },
     {
@@ -227,35 +229,20 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
         task.title = 'Storefront of the new version published (old hashed assets kept for open pages)';
       },
     },
-    {
-      name: 'proxy by name',
-      title: 'Point nginx back at the service name',
-      enabled: notFirst,
-      plan: () => (now.names.length ? 'point nginx back at the service name' : undefined),
-      run: async (task) => {
-        if (!traffic) return;
-        // Docker DNS now lists only the new containers, so a later proxy restart and this config agree.
-        const settled = await traffic.settle(() => smokeCheck(ctx, state.reportedVersion, 2).then(() => undefined));
-        if (settled) task.title = `nginx upstream is ${traffic.serviceAddress} again`;
-        else task.skip('Upstream left on the new containers\' addresses');
-      },
-    },
   ];
 
   /**
-   * Puts things back after a failure once new containers exist: the proxy to the old containers
-   * (if it was switched), the new containers removed, the proxy as it was. Returns what it did.
+   * Puts things back after a failure once new containers exist: the new containers stopped (once
+   * admitted, they hand their slots back to the old ones and drain first) and removed.
    */
   const putBack = async (): Promise<string[]> => {
     const notes: string[] = [];
     if (state.firstDeploy) return ['first deploy: nothing to roll back to; the containers are left for inspection (docker compose ps / logs)'];
     if (state.oldRemoved) return ['the old containers were already removed: the new version stays'];
-    if (state.switched && traffic) notes.push(...(await traffic.switchBack()));
     if (state.newIds.length) {
-      await removeContainers(await ctx.docker(), state.newIds, false);
-      notes.push(`removed the new container(s): ${state.newIds.map(shortId).join(', ')}`);
+      await removeContainers(await ctx.docker(), state.newIds, state.switched);
+      notes.push(`${state.switched ? 'stopped (drained) and ' : ''}removed the new container(s): ${state.newIds.map(shortId).join(', ')}`);
     }
-    if (state.switched && traffic) notes.push(...(await traffic.restore()));
     notes.push(`${(await apiContainers()).length} old container(s) keep serving`);
     return notes;
   };
@@ -280,7 +267,7 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
         error: new ShopctlError(`${message}; undoing it failed too: ${messageOf(undoError)}`, {
           exitCode: ExitCode.FAILURE,
           detail: [known?.detail, evidence].filter(Boolean).join('\n') || undefined,
-          hint: 'Check shopctl status and the nginx upstream (docker compose exec proxy cat /etc/nginx/conf.d/api-upstream.conf).',
+          hint: 'Check shopctl status and the socket slots (docker compose exec api node api/dist/cli/slots.js show).',
         }),
       };
     }
@@ -306,12 +293,13 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
     roll,
     retire,
     expectedVersion: () => state.reportedVersion,
+    sideBySide: () => !state.firstDeploy,
     replicas: () => state.replicas,
     firstDeploy: () => state.firstDeploy,
     undo,
     report: () => ({
       headline: state.firstDeploy ? 'first deploy, stack started' : `${state.oldIds.length} old -> ${state.newIds.length} new api container(s), zero-downtime switch`,
-      lines: state.drainMs !== undefined ? [`  nginx drained the old workers in ${formatDuration(state.drainMs)}`] : [],
+      lines: state.drainMs !== undefined ? [`  the old containers drained in ${formatDuration(state.drainMs)}`] : [],
       data: {
         firstDeploy: state.firstDeploy,
         oldContainers: state.oldIds.map(shortId),
