@@ -11,7 +11,7 @@ import type { Logger } from './observability/logger.js';
 
 /** Development stack: migrate (advisory lock makes concurrent replicas safe) and seed an empty catalogue. */
 async function prepareDatabase(config: Config, logger: Logger): Promise<void> {
-  const database = createDatabase({ url: config.databaseUrl, poolMax: 2, applicationName: 'shop-api-setup' });
+  const database = createDatabase({ url: config.databaseUrl, poolMax: 2, poolTimeoutMs: 30_000, applicationName: 'shop-api-setup' });
   try {
     if (config.migrateOnStart) await migrate(database.db, config, logger);
     if (config.seedSampleData) await seed(database.db, config, logger, true);

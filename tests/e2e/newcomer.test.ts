@@ -58,6 +58,7 @@ function envFor(which: 'dev' | 'prod', extra: Record<string, string> = {}): Reco
     GRAFANA_IMAGE: grafanaImage,
     // The load below measures the stack, not the rate limiters.
     PROXY_RATE_LIMIT: '5000r/s',
+    PROXY_CONN_LIMIT: '5000',
     RATE_LIMIT_PER_MINUTE: '0',
     ...extra,
   };

@@ -94,6 +94,7 @@ test.before(async () => {
       RATE_LIMIT_PER_MINUTE: '0',
       RATE_LIMIT_AUTH_PER_MINUTE: '0',
       PROXY_RATE_LIMIT: '5000r/s',
+      PROXY_CONN_LIMIT: '5000',
       PROXY_AUTH_RATE_LIMIT: '600r/m',
     },
   });
@@ -150,7 +151,10 @@ test.serial('first deploy on an empty host builds, brings the stack up and recor
 test.serial('deploy a new version under load: zero failed requests', async (t) => {
   await timed(t, async () => {
     const before = (await apiContainers()).map((c) => c.Id);
-    const { r, clients, slow } = await underLoad('deploy v1 -> v2', () => shopctl(['deploy', 'development', v.two, '--build']));
+    // Built before the load, as CI builds before it deploys: the measurement is the rollout (the first deploy covers --build).
+    const built = await stack.compose(['build', 'api'], { env: { APP_VERSION: v.two } });
+    t.is(built.exitCode, 0, built.stderr);
+    const { r, clients, slow } = await underLoad('deploy v1 -> v2', () => shopctl(['deploy', 'development', v.two, '--local']));
     t.is(r.exitCode, 0, show(r));
     everyClientSucceeded(t, clients, 50, slow);
     const after = await apiContainers();

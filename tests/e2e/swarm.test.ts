@@ -172,6 +172,7 @@ test.before(async () => {
     RATE_LIMIT_PER_MINUTE: '0',
     RATE_LIMIT_AUTH_PER_MINUTE: '0',
     PROXY_RATE_LIMIT: '5000r/s',
+    PROXY_CONN_LIMIT: '5000',
     PROXY_AUTH_RATE_LIMIT: '600r/m',
   });
   setup.adminPassword = (await readFile(join(scratch, 'secrets', 'admin_password'), 'utf8')).trim();

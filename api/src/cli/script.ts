@@ -19,7 +19,8 @@ export async function runDatabaseScript(name: string, body: (db: Db, config: Con
     throw err;
   }
   const { logger } = createLogger({ level: config.logLevel, name: `shop-${name}`, destination: pino.destination({ dest: 1, sync: true }) });
-  const database = createDatabase({ url: config.databaseUrl, poolMax: 2, applicationName: `shop-${name}` });
+  // A one-off job has no client waiting: a busy database gets 30 s to accept the connection.
+  const database = createDatabase({ url: config.databaseUrl, poolMax: 2, poolTimeoutMs: 30_000, applicationName: `shop-${name}` });
   try {
     await body(database.db, config, logger);
     return 0;

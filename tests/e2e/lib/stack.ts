@@ -132,14 +132,14 @@ export class ComposeStack {
   }
 
   /** `docker compose -p <project> -f ... --env-file ... [--profile ...] <args>`; never throws. */
-  async compose(args: string[], opts: { timeoutMs?: number } = {}): Promise<CommandResult> {
+  async compose(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CommandResult> {
     const [cmd, prefix] = await composeCli();
     const full = [...prefix, '--project-name', this.project, '--project-directory', REPO_ROOT];
     for (const f of this.files) full.push('--file', f);
     full.push('--env-file', this.envFile);
     for (const p of this.profiles) full.push('--profile', p);
     const r = await execa(cmd, [...full, ...args], {
-      env: this.env,
+      env: { ...this.env, ...opts.env },
       extendEnv: false,
       reject: false,
       timeout: opts.timeoutMs ?? 600_000,
