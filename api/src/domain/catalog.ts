@@ -56,8 +56,7 @@ export class CatalogService {
       this.observer.cacheHit('products_list');
       return cached.value;
     }
-    this.observer.cacheMiss('products_list');
-    const loaded = await this.load(cached?.seq, key, async () => {
+    const loaded = await this.load('products_list', cached?.seq, key, async () => {
       const { items, total } = await listProducts(this.db, f);
       // A page shows its products and depends on which products match: not on any other product's stock.
       const tags = [LIST_TAG, ...(f.in_stock === undefined ? [] : [AVAILABILITY_TAG]), ...items.map((p) => productTag(p.id))];
@@ -75,8 +74,7 @@ export class CatalogService {
       this.observer.cacheHit('product');
       value = cached.value;
     } else {
-      this.observer.cacheMiss('product');
-      const loaded = await this.load(cached?.seq, key, async () => {
+      const loaded = await this.load('product', cached?.seq, key, async () => {
         const product = await getProduct(this.db, id);
         return { json: product ? JSON.stringify(product) : '', tags: [productTag(id)] };
       });
@@ -89,12 +87,19 @@ export class CatalogService {
   /**
    * Reads from the database and stores the result under the sequence number seen before the read.
    * Only requests that saw the same number share a load, so none gets data older than its own view.
+   * The request that starts the read counts as the cache's miss; one that joins a read already in
+   * flight costs the database nothing and counts as a hit (served from the cache's refill).
    */
-  private load(seq: number | undefined, key: string, read: () => Promise<Loaded>): Promise<Loaded> {
-    if (seq === undefined) return read();
+  private load(cache: 'product' | 'products_list', seq: number | undefined, key: string, read: () => Promise<Loaded>): Promise<Loaded> {
+    if (seq === undefined) {
+      this.observer.cacheMiss(cache);
+      return read();
+    }
     const slot = `${seq}:${key}`;
     let pending = this.loading.get(slot);
-    if (!pending) {
+    if (pending) this.observer.cacheHit(cache);
+    else {
+      this.observer.cacheMiss(cache);
       pending = (async () => {
         try {
           const loaded = await read();
