@@ -13,6 +13,7 @@ import { PG_EXEC_USER, postgresTarget, psqlArgs } from './postgres.js';
 import { checkDump, rowCounts } from './dump.js';
 import { redisSnapshot } from './redis.js';
 import { freeStem, streamToFile } from './files.js';
+import { writeBackupMetrics } from './metrics.js';
 
 export interface BackupOptions {
   reason?: string;
@@ -126,9 +127,7 @@ export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promis
 
     const finishedAt = new Date();
     const durationMs = meta.durationMs;
-    await mkdir(join(ctx.backupDir, 'metrics'), { recursive: true, mode: 0o755 });
-    // Read by the proxy's nginx user through a read-only mount: world-readable, holds no secret.
-    await writeFileAtomic(join(ctx.backupDir, 'metrics', 'backup.prom'), backupMetrics({ finishedAt, sizeBytes: dumped.size, durationMs }), 0o644);
+    await writeBackupMetrics(ctx.backupDir, backupMetrics({ finishedAt, sizeBytes: dumped.size, durationMs }));
     return { file: dumpName, path: join(ctx.backupDir, dumpName), sizeBytes: dumped.size, sha256: dumped.sha256, durationMs, meta };
   } finally {
     for (const t of temps) await rm(t, { force: true });
