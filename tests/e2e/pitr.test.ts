@@ -7,12 +7,12 @@
 import test, { type ExecutionContext } from 'ava';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ComposeStack, REPO_ROOT, sleep } from './lib/stack.js';
 import { httpsJson } from './lib/http.js';
-import { runShopctl, show, type Cli } from './lib/cli.js';
+import { runShopctl, show, writeShopctlEnvFile, type Cli } from './lib/cli.js';
 
 const docker = new Docker();
 const ARCHIVE_TIMEOUT_S = 30;
@@ -90,10 +90,7 @@ test.before(async () => {
   await mkdir(join(backupDir, 'metrics'), { recursive: true });
   await mkdir(stack.env.TLS_CERT_DIR ?? join(stack.scratchDir, 'certs'), { recursive: true });
   envFile = join(stack.scratchDir, 'shop.env');
-  const lines = Object.entries(stack.env)
-    .filter(([k]) => !/^(PATH|HOME|USER|TMPDIR|LANG|APP_VERSION)$/.test(k) && !k.startsWith('DOCKER_'))
-    .map(([k, val]) => `${k}=${val}`);
-  await writeFile(envFile, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
+  await writeShopctlEnvFile(envFile, stack.env);
 });
 
 test.after.always(async () => {

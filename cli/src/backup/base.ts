@@ -11,10 +11,10 @@ import { formatChecksumLine, gauge, parseChecksumFile } from '../state/backup-fi
 import { fsyncDir, writeFileAtomic } from '../state/fs-atomic.js';
 import { selectRetention, type RetentionPolicy } from '../state/retention.js';
 import { formatBytes } from '../time.js';
-import { execChecked, execIn } from '../docker/exec.js';
+import { execChecked } from '../docker/exec.js';
 import { PG_EXEC_USER, postgresTarget, psqlArgs } from './postgres.js';
 import { rowCounts, sha256File } from './dump.js';
-import { freeStem, streamToFile } from './files.js';
+import { execToFile, freeStem } from './files.js';
 import { writeBackupMetrics } from './metrics.js';
 import { DB_ARCHIVE_DIR, SANDBOX_ARCHIVE, SANDBOX_PGDATA, databaseImage, unpackBase, walArchiveVolume, withSandbox } from './sandbox.js';
 import { lsnSegNo, parseLsn, prunableWal, segmentName } from './wal.js';
@@ -211,20 +211,8 @@ export async function takeBaseBackup(ctx: Context, opts: BaseBackupOptions = {})
     const before = await rowCounts(ctx, target);
 
     step('pg_basebackup (checkpoint, then the data files)');
-    let stderr = '';
-    let exitCode = 0;
-    const written = await streamToFile(tmp, async (write) => {
-      // -X none: pg_basebackup waits until the WAL the backup needs is archived, and the archive holds it.
-      const r = await execIn(docker, target.container.Id, ['pg_basebackup', '-U', target.user, '--no-password', '-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-l', `shopctl ${stem}`], {
-        user: PG_EXEC_USER,
-        onStdout: write,
-        signal: ctx.signal,
-        timeoutMs: opts.timeoutMs,
-      });
-      stderr = r.stderr;
-      exitCode = r.exitCode;
-    });
-    if (exitCode !== 0) throw new ShopctlError(`pg_basebackup failed (exit code ${exitCode})`, { detail: stderr.trim() || undefined });
+    // -X none: pg_basebackup waits until the WAL the backup needs is archived, and the archive holds it.
+    const written = await execToFile(ctx, target.container.Id, ['pg_basebackup', '-U', target.user, '--no-password', '-D', '-', '-F', 't', '-X', 'none', '-c', 'fast', '-l', `shopctl ${stem}`], tmp, opts.timeoutMs);
     const finishedAt = new Date();
     const after = await rowCounts(ctx, target);
 
