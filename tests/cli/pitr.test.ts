@@ -5,7 +5,7 @@ import test from 'ava';
 import { lastCommitTime, lsnSegNo, parseHistory, parseSegmentName, prunableWal, segmentName, timelinePath, walkArchive } from '../../cli/src/backup/wal.js';
 import { manifestStopLsn, parseBackupLabel } from '../../cli/src/backup/base.js';
 import { compareCounts } from '../../cli/src/backup/verify.js';
-import { parseTargetTime } from '../../cli/src/backup/pitr.js';
+import { parseTargetTime, pgTimestamp } from '../../cli/src/backup/pitr.js';
 import { gauge, mergeMetrics } from '../../cli/src/state/backup-files.js';
 import { ShopctlError } from '../../cli/src/errors.js';
 
@@ -105,4 +105,8 @@ test('verify: restored row counts must lie between the counts before and after t
     ],
   );
   t.false(compareCounts({ orders: 9 }, { orders: 10 }, { orders: 14 })[0]?.ok);
+});
+
+test('recovery_target_time gets a numeric UTC offset (PostgreSQL refuses the abbreviation Z there)', (t) => {
+  t.is(pgTimestamp(new Date('2026-12-02T00:10:37.964Z')), '2026-12-02 00:10:37.964+00');
 });

@@ -97,6 +97,11 @@ export async function planRestore(ctx: Context, sandbox: Sandbox, choice: Target
   return plan;
 }
 
+/** recovery_target_time refuses zone abbreviations ("Z"): a numeric offset it takes. */
+export function pgTimestamp(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '+00');
+}
+
 export function describePlan(p: RestorePlan): string {
   return [
     `base backup  ${p.base.stem} (${p.base.meta.file}, finished ${p.base.meta.finishedAt}, timeline ${p.base.meta.timeline})`,
@@ -143,7 +148,7 @@ export async function replay(sandbox: Sandbox, plan: RestorePlan, opts: { user: 
     `restore_command='cp ${SANDBOX_ARCHIVE}/%f %p'`,
     'recovery_target_timeline=latest',
     // The stack's own config file is not here: nothing else (shared_preload_libraries) is needed to replay.
-    ...(plan.targetTime ? [`recovery_target_time='${plan.targetTime.toISOString()}'`, 'recovery_target_action=promote'] : []),
+    ...(plan.targetTime ? [`recovery_target_time='${pgTimestamp(plan.targetTime)}'`, 'recovery_target_action=promote'] : []),
     ...(plan.immediate ? ["recovery_target='immediate'", 'recovery_target_action=promote'] : []),
   ];
   opts.onStep(`replaying WAL ${plan.walk.first} .. ${plan.walk.last ?? ''}${plan.targetTime ? ` up to ${plan.targetTime.toISOString()}` : ''}`);
