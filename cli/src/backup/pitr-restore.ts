@@ -111,9 +111,10 @@ export async function restoreToPoint(ctx: Context, choice: PitrOptions, ask: (q:
         {
           title: `Build ${restored} from ${plan.base.stem} and the WAL archive`,
           task: async (_c, task) => {
-            const sandbox: Sandbox = await startSandbox(ctx, { purpose: 'restore', image, dataVolume: { name: restored, temporary: false }, archiveVolume: archive });
+            // Labelled: a failed restore leaves it for inspection, findable (and removable) by project.
+            await docker.createVolume({ Name: restored, Labels: { [PROJECT_LABEL]: ctx.projectName, 'shopctl.restore': plan.base.stem } });
+            const sandbox: Sandbox = await startSandbox(ctx, { purpose: 'restore', image, dataVolume: { name: restored }, archiveVolume: archive });
             try {
-              await docker.getVolume(restored).inspect();
               state.replayed = await replay(sandbox, plan, { ...names, timeoutMs, onStep: (s) => (task.output = s) });
             } finally {
               await sandbox.remove();
