@@ -88,6 +88,8 @@ function memoryOrchestrator(stack: MemoryStack): Orchestrator {
     runningContainer: unused,
     containers: unused,
     pause: unused,
+    volumeName: unused,
+    startService: unused,
     status: unused,
     health: unused,
     verifyTargets: unused,

@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { backupStem, groupBackups } from '../state/backup-files.js';
 import { selectRetention, type RetentionPolicy } from '../state/retention.js';
 import { fsyncDir } from '../state/fs-atomic.js';
+import type { Context } from '../context.js';
+import { ShopctlError } from '../errors.js';
+import { execIn } from '../docker/exec.js';
+import { PG_EXEC_USER } from './postgres.js';
 
 /** A name not taken yet in `dir` for this database and second. */
 export async function freeStem(dir: string, database: string, time: Date): Promise<string> {
@@ -29,6 +33,23 @@ export async function streamToFile(path: string, fill: (write: (chunk: Buffer) =
     await fh.close();
   }
   return { size, sha256: hash.digest('hex') };
+}
+
+/**
+ * Streams a PostgreSQL client's stdout (pg_dump, pg_basebackup) out of the db container into a
+ * new file at `path`, as the image's postgres user; throws with its stderr on a non-zero exit.
+ */
+export async function execToFile(ctx: Context, containerId: string, cmd: readonly string[], path: string, timeoutMs?: number): Promise<{ size: number; sha256: string }> {
+  const docker = await ctx.docker();
+  let stderr = '';
+  let exitCode = 0;
+  const written = await streamToFile(path, async (write) => {
+    const r = await execIn(docker, containerId, cmd, { user: PG_EXEC_USER, onStdout: write, signal: ctx.signal, timeoutMs });
+    stderr = r.stderr;
+    exitCode = r.exitCode;
+  });
+  if (exitCode !== 0) throw new ShopctlError(`${cmd[0]} failed (exit code ${exitCode})`, { detail: stderr.trim() || undefined });
+  return written;
 }
 
 export interface RetentionOutcome {

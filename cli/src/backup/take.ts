@@ -8,11 +8,12 @@ import { backupMetrics, formatChecksumLine, type BackupMeta } from '../state/bac
 import { writeFileAtomic, fsyncDir } from '../state/fs-atomic.js';
 import { formatBytes } from '../time.js';
 import { currentRelease, loadHistory } from '../state/releases.js';
-import { execChecked, execIn } from '../docker/exec.js';
+import { execChecked } from '../docker/exec.js';
 import { PG_EXEC_USER, postgresTarget, psqlArgs } from './postgres.js';
 import { checkDump, rowCounts } from './dump.js';
 import { redisSnapshot } from './redis.js';
-import { freeStem, streamToFile } from './files.js';
+import { execToFile, freeStem } from './files.js';
+import { writeBackupMetrics } from './metrics.js';
 
 export interface BackupOptions {
   reason?: string;
@@ -65,19 +66,7 @@ export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promis
     const counts = await rowCounts(ctx, target);
 
     step(`pg_dump -Fc ${target.database}`);
-    let stderr = '';
-    let exitCode = 0;
-    const dumped = await streamToFile(dumpTmp, async (write) => {
-      const r = await execIn(docker, target.container.Id, ['pg_dump', '--format=custom', '--no-password', '-U', target.user, '-d', target.database], {
-        user: PG_EXEC_USER,
-        onStdout: write,
-        signal: ctx.signal,
-        timeoutMs: opts.timeoutMs,
-      });
-      stderr = r.stderr;
-      exitCode = r.exitCode;
-    });
-    if (exitCode !== 0) throw new ShopctlError(`pg_dump failed (exit code ${exitCode})`, { detail: stderr.trim() || undefined });
+    const dumped = await execToFile(ctx, target.container.Id, ['pg_dump', '--format=custom', '--no-password', '-U', target.user, '-d', target.database], dumpTmp, opts.timeoutMs);
     if (dumped.size === 0) throw new ShopctlError('pg_dump produced an empty file');
 
     step(`checking the dump with pg_restore (${formatBytes(dumped.size)})`);
@@ -126,9 +115,7 @@ export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promis
 
     const finishedAt = new Date();
     const durationMs = meta.durationMs;
-    await mkdir(join(ctx.backupDir, 'metrics'), { recursive: true, mode: 0o755 });
-    // Read by the proxy's nginx user through a read-only mount: world-readable, holds no secret.
-    await writeFileAtomic(join(ctx.backupDir, 'metrics', 'backup.prom'), backupMetrics({ finishedAt, sizeBytes: dumped.size, durationMs }), 0o644);
+    await writeBackupMetrics(ctx.backupDir, backupMetrics({ finishedAt, sizeBytes: dumped.size, durationMs }));
     return { file: dumpName, path: join(ctx.backupDir, dumpName), sizeBytes: dumped.size, sha256: dumped.sha256, durationMs, meta };
   } finally {
     for (const t of temps) await rm(t, { force: true });

@@ -128,8 +128,17 @@ async function feedStdin(socket: Duplex, input: ExecOptions['stdin']): Promise<v
   }
   for await (const chunk of input) {
     if (!socket.write(chunk)) await new Promise<void>((resolve, reject) => {
-      socket.once('drain', resolve);
-      socket.once('close', () => reject(new Error('the container closed stdin before all input was written')));
+      // Both listeners go once either fires: a long stream must not pile up 'close' listeners.
+      const onDrain = () => {
+        socket.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        socket.off('drain', onDrain);
+        reject(new Error('the container closed stdin before all input was written'));
+      };
+      socket.once('drain', onDrain);
+      socket.once('close', onClose);
     });
   }
   // Half-close: the process sees EOF on stdin while we keep reading its output.

@@ -176,6 +176,10 @@ export interface Orchestrator {
   /** Containers of a service on this host (running only unless `all`). */
   containers(service?: string, all?: boolean): Promise<Docker.ContainerInfo[]>;
   pause(service: string, timeoutMs: number): Promise<Pause>;
+  /** The engine's name of a volume the stack's files declare (`db-data` -> `shop_db-data`). */
+  volumeName(volume: string): string;
+  /** Starts a stopped or removed service again from the stack's definition (a restored database) and waits until healthy. */
+  startService(service: string, timeoutMs: number): Promise<void>;
   status(): Promise<StatusFacts>;
   health(): Promise<HealthFacts>;
   verifyTargets(): Promise<VerifyTargets>;

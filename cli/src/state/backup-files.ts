@@ -96,3 +96,28 @@ export function backupMetrics(m: { finishedAt: Date; sizeBytes: number; duration
     '',
   ].join('\n');
 }
+
+/** A gauge in the exposition format: HELP, TYPE and one sample. */
+export function gauge(name: string, help: string, value: number | string): string {
+  return [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`, ''].join('\n');
+}
+
+/** The metric names an exposition text holds (from its `# TYPE` lines). */
+function families(text: string): Set<string> {
+  return new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] ?? ''));
+}
+
+/**
+ * backup.prom is shared by dumps, base backups and `backup verify`: each rewrites the metric
+ * families it owns and keeps the others' lines as they were.
+ */
+export function mergeMetrics(existing: string, update: string): string {
+  const replaced = families(update);
+  const kept: string[] = [];
+  for (const line of existing.split('\n')) {
+    const name = /^(?:# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(line)?.[1];
+    if (line.trim() === '' || (name && replaced.has(name))) continue;
+    kept.push(line);
+  }
+  return `${kept.length ? `${kept.join('\n')}\n` : ''}${update.endsWith('\n') ? update : `${update}\n`}`;
+}

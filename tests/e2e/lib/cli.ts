@@ -1,4 +1,5 @@
 // Running shopctl from its TypeScript sources, as the e2e suites do.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { REPO_ROOT } from './stack.js';
@@ -28,4 +29,15 @@ export async function runShopctl(args: string[], env: Record<string, string>, ti
 /** A run's exit code and the tail of its output, for an assertion's message. */
 export function show(r: Cli, tail = 5000): string {
   return `exit ${r.exitCode}\n--- stdout\n${r.stdout.slice(-tail)}\n--- stderr\n${r.stderr.slice(-tail)}`;
+}
+
+/**
+ * The env file shopctl gets in the e2e suites: the stack's variables (ports, passwords, image
+ * overrides, BACKUP_DIR) without the shell's own, as an operator's .env would hold them.
+ */
+export async function writeShopctlEnvFile(path: string, env: Record<string, string>): Promise<void> {
+  const lines = Object.entries(env)
+    .filter(([k]) => !/^(PATH|HOME|USER|TMPDIR|LANG|APP_VERSION)$/.test(k) && !k.startsWith('DOCKER_'))
+    .map(([k, val]) => `${k}=${val}`);
+  await writeFile(path, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
 }

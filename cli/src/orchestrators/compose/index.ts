@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import type { Context } from '../../context.js';
 import { ShopctlError } from '../../errors.js';
 import { ExitCode } from '../../exit-codes.js';
-import { configCheck, pull, run as composeRun } from '../../compose/commands.js';
+import { configCheck, pull, run as composeRun, up } from '../../compose/commands.js';
 import type { ComposeModel } from '../../compose/model.js';
 import { run, lastLines } from '../../run.js';
 import { displayName, findContainers, inspectContainer, publishedAddress, startContainers, stopContainer } from '../../docker/containers.js';
@@ -126,6 +126,23 @@ export class ComposeOrchestrator implements Orchestrator {
         await waitHealthy(docker, stopped, { timeoutMs, signal: ctx.signal });
       },
     };
+  }
+
+  volumeName(volume: string): string {
+    return `${this.ctx.projectName}_${volume}`;
+  }
+
+  async startService(service: string, timeoutMs: number): Promise<void> {
+    const ctx = this.ctx;
+    let ids = (await this.containers(service, true)).map((c) => c.Id);
+    if (ids.length) await startContainers(await ctx.docker(), ids);
+    else {
+      // Removed (a lost disk takes the container with its volume): Compose makes it again, nothing else.
+      const r = await run(up(await ctx.compose(), { services: [service], noDeps: true, noBuild: true }), { signal: ctx.signal, timeoutMs: 300_000 });
+      if (r.exitCode !== 0) throw new ShopctlError(`Starting ${service} failed (exit code ${r.exitCode})`, { detail: lastLines(`${r.stderr}\n${r.stdout}`, 15) });
+      ids = (await this.containers(service)).map((c) => c.Id);
+    }
+    await waitHealthy(await ctx.docker(), ids, { timeoutMs, signal: ctx.signal });
   }
 
   status() {

@@ -141,6 +141,20 @@ export class SwarmOrchestrator implements Orchestrator {
   }
 
   /** Swarm would replace stopped containers: the service is scaled to 0 (each task drains first), then back. */
+  volumeName(volume: string): string {
+    return `${this.ctx.projectName}_${volume}`;
+  }
+
+  startService(service: string): Promise<void> {
+    // A base-backup restore swaps the db's volume on one host; swarm would have to pin it there first.
+    return Promise.reject(
+      new ShopctlError(`Restoring a base backup is not supported under swarm yet (${service} is not restarted by shopctl)`, {
+        exitCode: ExitCode.USAGE,
+        hint: 'Restore a dump (shopctl restore <file>.dump), or restore on a Compose copy of the stack (docs/operations.md, "Point-in-time recovery").',
+      }),
+    );
+  }
+
   async pause(service: string, timeoutMs: number): Promise<Pause> {
     const ctx = this.ctx;
     const docker = await ctx.docker();
