@@ -83,7 +83,8 @@ export class LoadGenerator {
       last = now;
       while (credit >= 1) {
         credit -= 1;
-        if (this.inFlight >= (this.opts.maxInFlight ?? 256)) {
+        // HTTP/2: at most what nginx allows on one connection (http2_max_concurrent_streams 128), as browsers queue.
+        if (this.inFlight >= (this.opts.maxInFlight ?? (this.opts.client === 'h2' ? 100 : 256))) {
           this.report.skipped += 1;
           continue;
         }
@@ -319,10 +320,10 @@ export async function runUnderLoad<R extends { ms: number }>(opts: {
   fixtures: { token: string; productIds: readonly number[] };
   action: () => Promise<R>;
   log: (line: string) => void;
-  /** All three clients together (default 165: 55 requests/s each). */
+  /** All three clients together (default 156: 52 requests/s each). */
   rate?: number;
 }): Promise<{ r: R; report: LoadReport; clients: Record<ClientKind, LoadReport>; slow: { sent: number; failed: number; failures: string[] } }> {
-  const perClient = (opts.rate ?? 165) / CLIENT_KINDS.length;
+  const perClient = (opts.rate ?? 156) / CLIENT_KINDS.length;
   const gens = CLIENT_KINDS.map((client) => new LoadGenerator({ host: '127.0.0.1', port: opts.port, client, rate: perClient, next: shopMix(opts.fixtures), maxDurationMs: 900_000 }));
   for (const g of gens) g.start();
   const slow = new SlowLanes(opts.port, opts.fixtures);
