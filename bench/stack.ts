@@ -73,7 +73,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const stack = await ComposeStack.create({
     prefix: 'bench-stack',
-    env: { PROXY_RATE_LIMIT: '1000000r/s', PROXY_CONN_LIMIT: '100000', RATE_LIMIT_PER_MINUTE: '100000000' },
+    env: { PROXY_RATE_LIMIT: '1000000r/s', PROXY_CONN_LIMIT: '50000', RATE_LIMIT_PER_MINUTE: '100000000' },
     services: ['db', 'cache', 'tls', 'storefront', 'api', 'proxy'],
   });
   const keep = process.env.BENCH_KEEP === '1';
