@@ -244,7 +244,8 @@ test.serial('first deploy: the stack runs with 3 API replicas behind nginx, migr
     // Fixtures for the load: products with plenty of stock, and a shopper.
     const admin = await api('/auth/login', { method: 'POST', body: { username: 'admin', password: setup.adminPassword } });
     t.is(admin.status, 200, JSON.stringify(admin.json));
-    for (let i = 0; i < 4; i += 1) {
+    // 16 products: orders spread over them as over a real catalogue, not queued on a few hot rows.
+    for (let i = 0; i < 16; i += 1) {
       const p = await api('/products', { method: 'POST', token: admin.json.access_token, body: { name: `load ${STACK} ${i}`, price: '2.50', stock: 1_000_000 } });
       t.is(p.status, 201);
       load.productIds.push(p.json.id ?? 0);
