@@ -25,6 +25,8 @@ export interface Attempt {
   contentType?: string;
   /** Order id of a 201 (or of the order a cancel named). */
   orderId?: number;
+  /** The start of the body of an answer that is not a success (a problem's detail says why). */
+  detail?: string;
   items?: Array<{ product_id: number; quantity: number }>;
 }
 
@@ -170,6 +172,7 @@ export class RecordingLoad {
             rec.status = res.statusCode ?? 0;
             rec.contentType = String(res.headers['content-type'] ?? '');
             if (res.headers['retry-after']) rec.retryAfter = String(res.headers['retry-after']);
+            if (!OK[a.kind].includes(rec.status)) rec.detail = Buffer.concat(chunks).toString('utf8').slice(0, 300);
             if (a.kind === 'order' && rec.status === 201) {
               try {
                 rec.orderId = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: number }).id;
