@@ -44,8 +44,8 @@ export class RevocationStore {
   async isRevoked(jti: string): Promise<boolean> {
     if (this.redis.status === 'ready') {
       try {
-        const [loaded, revoked] = await this.redis.mget(this.markerKey, this.keyPrefix + jti);
-        if (loaded !== null) return revoked !== null;
+        const answer = mirrorAnswer(await this.redis.mget(this.markerKey, this.keyPrefix + jti));
+        if (answer !== undefined) return answer;
         // Redis restarted or was flushed: reload before trusting it again, and ask PostgreSQL meanwhile.
         void this.reload();
       } catch {
@@ -72,6 +72,19 @@ export class RevocationStore {
     })();
     return this.reloading;
   }
+}
+
+/**
+ * What the mirror says about one token, from MGET marker key: revoked, not revoked, or undefined when
+ * it cannot tell (no marker, or a reply of another shape: a connection cut by a Redis crash can hand a
+ * command another one's reply, and "OK" must not read as revoked). Only [marker, null | "1"] counts.
+ */
+export function mirrorAnswer(reply: unknown): boolean | undefined {
+  if (!Array.isArray(reply) || reply.length !== 2) return undefined;
+  const [loaded, revoked] = reply as unknown[];
+  if (typeof loaded !== 'string' || !/^\d+$/.test(loaded)) return undefined;
+  if (revoked === null) return false;
+  return revoked === '1' ? true : undefined;
 }
 
 const ACTIVE_WINDOW_MS = 15 * 60_000;
