@@ -274,7 +274,7 @@ test.serial('7. connection exhaustion: another client takes every PostgreSQL con
       await held[0].query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'shop-api%'");
       await grab();
       console.log('holding ' + held.length);
-      await new Promise((r) => setTimeout(r, 12000));
+      await new Promise((r) => setTimeout(r, 6000));
       await Promise.all(held.map((c) => c.end()));`;
     const r = await execa('docker', [
       'run', '--rm', '--network', `${stack.project}_backend`, '--label', `${PROJECT_LABEL}=${stack.project}`, '-w', '/app',
@@ -369,7 +369,13 @@ test.serial('8. a burst of 10x the load for 30 s: no OOM kill, memory under each
       await sleep(30_000);
       load.setRate(RATE);
       burstEnd = load.now();
-      await sleep(30_000);
+      // Up to 30 s for p99 to come back; once a 5 s window is back at its level, one more and done.
+      const level = Math.max(baselineP99 * 2, baselineP99 + 30);
+      for (let from = burstEnd; from < burstEnd + 30_000; from += 5000) {
+        await sleep(Math.max(0, from + 5000 - load.now()));
+        if (p99(load.attempts.filter((a) => a.start >= from && a.start < from + 5000 && a.end > 0)) <= level) break;
+      }
+      await sleep(5000);
     },
     { afterMs: 0 },
   );
@@ -377,7 +383,7 @@ test.serial('8. a burst of 10x the load for 30 s: no OOM kill, memory under each
   await sampler;
   const after = attempts.filter((a) => a.start > burstEnd);
   const windows: number[] = [];
-  for (let from = burstEnd; from < burstEnd + 30_000; from += 5000) windows.push(p99(after.filter((a) => a.start >= from && a.start < from + 5000)));
+  for (let from = burstEnd; from < Math.min(burstEnd + 30_000, Math.max(...after.map((a) => a.start))); from += 5000) windows.push(p99(after.filter((a) => a.start >= from && a.start < from + 5000)));
   const level = Math.max(baselineP99 * 2, baselineP99 + 30);
   log(`burst: p99 before ${baselineP99} ms; after the burst, per 5 s: ${windows.join(', ')} ms; memory peaks ${Object.entries(peaks).map(([n, p]) => `${n} ${Math.round(p.used / 2 ** 20)}/${Math.round(p.limit / 2 ** 20)} MiB`).join(', ')}`);
   t.true(windows.some((w) => w <= level), `p99 never came back under ${level} ms`);
@@ -438,8 +444,18 @@ test.serial('5. backup area full: clear error and exit code, no partial file, ea
   t.is(again.exitCode, 0, show(again));
 });
 
-/** Signals per step: every step of each command gets one interruption (FAULTS_FULL: both). */
-const SIGNALS = (step: number): Array<'SIGINT' | 'SIGKILL'> => (FULL ? ['SIGINT', 'SIGKILL'] : [step % 2 === 1 ? 'SIGINT' : 'SIGKILL']);
+type Signal = 'SIGINT' | 'SIGKILL';
+/**
+ * Which interruptions a run makes: FAULTS_FULL=1 every step with both signals; otherwise `count`
+ * of them from a rotation that moves on every day (FAULTS_ROTATION=n replays one), so that runs on
+ * consecutive days cover every step of the command with both signals within a few weeks.
+ */
+const ROTATION = Number(process.env.FAULTS_ROTATION ?? Math.floor(Date.now() / 86_400_000));
+function interruptions(steps: number, count: number): Array<{ step: number; signal: Signal }> {
+  const all = Array.from({ length: steps * 2 }, (_, i) => ({ step: (i % steps) + 1, signal: (Math.floor(i / steps) + i) % 2 === 0 ? 'SIGINT' : ('SIGKILL' as Signal) }));
+  if (FULL) return all;
+  return Array.from({ length: count }, (_, k) => all[(ROTATION * count + k) % all.length]!).sort((a, b) => a.step - b.step);
+}
 
 /** Starts shopctl paused before step `step`, interrupts it there; returns its exit code, output and pid. */
 async function interrupted(args: string[], step: number, signal: 'SIGINT' | 'SIGKILL'): Promise<{ code: number | null; stderr: string; pid: number; paused: boolean }> {
@@ -462,15 +478,17 @@ async function interrupted(args: string[], step: number, signal: 'SIGINT' | 'SIG
 }
 
 /** What must hold after any interruption: one version serves; the lock is free or reported stale with the pid. */
-async function afterInterruption(t: ExecutionContext, label: string, pid: number, signal: string): Promise<string[]> {
+async function afterInterruption(t: ExecutionContext, label: string, pid: number, signal: string, settled = signal === 'SIGINT'): Promise<string[]> {
   const problems: string[] = [];
+  const notes: string[] = [];
   const versions = new Set<string>();
   for (let i = 0; i < 8; i += 1) {
     const h = await api('/health').catch(() => ({ status: 0, json: {} as { version?: string } }));
     if (h.status !== 200) problems.push(`${label}: /health answered ${h.status}`);
     else versions.add(h.json.version ?? '?');
   }
-  if (versions.size !== 1) problems.push(`${label}: ${versions.size} versions serve (${[...versions].join(', ')})`);
+  // A SIGKILLed run cannot clean up: what it left (both versions admitted, say) is the next run's to remove.
+  if (versions.size !== 1) (settled ? problems : notes).push(`${label}: ${versions.size} versions serve (${[...versions].join(', ')})`);
   const info = await readFile(join(stateDir, 'deploy.lock', 'info.json'), 'utf8').catch(() => undefined);
   if (info !== undefined) {
     // Left by a killed run: `shopctl unlock` refuses while the holder lives, and names its pid.
@@ -478,11 +496,9 @@ async function afterInterruption(t: ExecutionContext, label: string, pid: number
     if (signal === 'SIGINT') problems.push(`${label}: the deploy lock was left after SIGINT`);
     if (u.exitCode !== 0 || !u.stdout.includes(`pid ${pid}`)) problems.push(`${label}: shopctl unlock did not report the stale lock of pid ${pid}: ${show(u, 300)}`);
   }
-  if (signal === 'SIGINT') {
-    const apis = await serviceContainers('api', true);
-    if (apis.length !== 2 || apis.some((c) => c.State !== 'running')) problems.push(`${label}: api containers ${apis.map((c) => `${c.Names[0]} ${c.State}`).join(', ')} (want 2 running)`);
-  }
-  t.log(`${label}: ${problems.length ? problems.join('; ') : 'ok'}`);
+  const apis = await serviceContainers('api', true);
+  if (apis.length !== 2 || apis.some((c) => c.State !== 'running')) (settled ? problems : notes).push(`${label}: api containers ${apis.map((c) => `${c.Names[0]} ${c.State}`).join(', ')} (want 2 running)`);
+  t.log(`${label}: ${problems.length ? problems.join('; ') : 'ok'}${notes.length ? ` (left for the next run: ${notes.join('; ')})` : ''}`);
   return problems;
 }
 
@@ -500,12 +516,15 @@ async function cleanAfter(t: ExecutionContext, args: string[], label: string): P
   return problems;
 }
 
-async function interruptEvery(t: ExecutionContext, name: string, args: () => string[], steps: number, setup?: () => Promise<void>): Promise<void> {
+async function interruptEvery(t: ExecutionContext, name: string, args: () => string[], steps: number, count: number, setup?: () => Promise<void>): Promise<void> {
   const problems: string[] = [];
   const tried: string[] = [];
   const started = Date.now();
-  for (let step = 1; step <= steps; step += 1) {
-    for (const signal of SIGNALS(step)) {
+  // Once a run was SIGKILLed, what it left stays until a run gets past its inspect step: checked after the rerun.
+  let killed = false;
+  log(`${name}: rotation ${ROTATION} interrupts ${interruptions(steps, count).map((i) => `${i.step}:${i.signal}`).join(', ')} of ${steps} steps (FAULTS_ROTATION=${ROTATION} replays it, FAULTS_FULL=1 does all)`);
+  for (const { step, signal } of interruptions(steps, count)) {
+    {
       await setup?.();
       const r = await interrupted(args(), step, signal);
       if (!r.paused) {
@@ -514,7 +533,8 @@ async function interruptEvery(t: ExecutionContext, name: string, args: () => str
       }
       tried.push(`${step}:${signal === 'SIGINT' ? 'INT' : 'KILL'}`);
       if (signal === 'SIGINT' && r.code !== 130) problems.push(`${name} step ${step} SIGINT: exit ${r.code}, want 130: ${r.stderr.slice(-600)}`);
-      problems.push(...(await afterInterruption(t, `${name} step ${step} ${signal}`, r.pid, signal)));
+      killed ||= signal === 'SIGKILL';
+      problems.push(...(await afterInterruption(t, `${name} step ${step} ${signal}`, r.pid, signal, !killed)));
     }
   }
   await setup?.();
@@ -525,19 +545,19 @@ async function interruptEvery(t: ExecutionContext, name: string, args: () => str
   t.deepEqual(problems, []);
 }
 
-test.serial('6a. shopctl deploy interrupted at each step', async (t) => {
+test.serial('6a. shopctl deploy interrupted (the day\'s rotation of its steps)', async (t) => {
   if (!guard(t)) return;
-  // preflight, lock, image, inspect, supporting services, migrations, start new, wait healthy, switch, smoke, stop old, storefront, proxy by name
-  await interruptEvery(t, 'deploy', () => ['deploy', 'development', v.two, '--local', '--timeout', '120'], 13);
+  // preflight, lock, image, inspect, supporting services, migrations, start new, wait healthy, switch, smoke, stop old, storefront
+  await interruptEvery(t, 'deploy', () => ['deploy', 'development', v.two, '--local', '--timeout', '120'], 12, 3);
 });
 
-test.serial('6b. shopctl rollback interrupted at each step', async (t) => {
+test.serial('6b. shopctl rollback interrupted (the day\'s rotation of its steps)', async (t) => {
   if (!guard(t)) return;
-  // lock, image, inspect, supporting services, start new, wait healthy, switch, smoke, stop old, storefront, proxy by name
-  await interruptEvery(t, 'rollback', () => ['rollback', '--timeout', '120'], 11);
+  // lock, image, inspect, supporting services, start new, wait healthy, switch, smoke, stop old, storefront
+  await interruptEvery(t, 'rollback', () => ['rollback', '--timeout', '120'], 10, 2);
 });
 
-test.serial('6c. shopctl restore interrupted at each step: never a half-restored database serving', async (t) => {
+test.serial('6c. shopctl restore interrupted (the day\'s rotation): never a half-restored database serving', async (t) => {
   if (!guard(t)) return;
   const b = await shopctl(['--json', 'backup']);
   t.is(b.exitCode, 0, show(b));
@@ -554,7 +574,7 @@ test.serial('6c. shopctl restore interrupted at each step: never a half-restored
     const now = await fingerprint();
     t.true(now === atBackup || now === changed, `${label}: the database is neither the backup nor the data before it`);
   };
-  await interruptEvery(t, 'restore', () => ['restore', file, '--yes', '--timeout', '120'], 4, async () => {
+  await interruptEvery(t, 'restore', () => ['restore', file, '--yes', '--timeout', '120'], 4, 2, async () => {
     if (changed) await check('after an interrupted restore');
     await setup();
   });
