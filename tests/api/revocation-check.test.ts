@@ -26,14 +26,26 @@ test('the Redis mirror is trusted only for [marker, null | "1"]: another command
 
 test('a reply of the wrong shape from Redis: PostgreSQL answers, so a valid token stays valid and a logout holds', async (t) => {
   // The process boundary stubbed: a Redis whose MGET is answered with another command's "OK".
-  const redis = { status: 'ready', on: () => redis, mget: async () => 'OK', pipeline: () => ({ set: () => undefined, exec: async () => [] }) };
+  let asked = 0;
+  const redis = {
+    status: 'ready',
+    on: () => redis,
+    del: async () => 1,
+    mget: async () => {
+      asked += 1;
+      return 'OK';
+    },
+    pipeline: () => ({ set: () => undefined, exec: async () => [] }),
+  };
   const store = new RevocationStore(env.db, redis as unknown as Redis, env.prefix);
+  await new Promise((resolve) => setImmediate(resolve)); // its marker cleared: the mirror is asked from now on
   const valid = randomUUID();
   const revoked = randomUUID();
   const { id } = await env.db.one<{ id: number }>("INSERT INTO users (username, email, password_hash) VALUES ($1, $1 || '@example.com', 'x') RETURNING id", [`rc${Date.now()}`]);
   await env.db.none("INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')", [revoked, id]);
   t.false(await store.isRevoked(valid));
   t.true(await store.isRevoked(revoked));
+  t.is(asked, 2, 'the mirror was asked, and its answer not trusted');
 });
 
 test.serial('a revocation check that fails is the server\'s error (problem+json 5xx), never a 401 for a valid token', async (t) => {
