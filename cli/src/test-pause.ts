@@ -17,9 +17,11 @@ export function testPauseStep(env: NodeJS.ProcessEnv = process.env): number | un
 export async function pauseForTest(index: number, name: string, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (testPauseStep(env) !== index) return;
   process.stderr.write(`shopctl: test pause before step ${index} (${name}), pid ${process.pid}\n`);
+  // A timer keeps the process alive: a pending promise alone does not, and Node would exit (code 13).
+  const keepAlive = setInterval(() => undefined, 60_000);
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+  }).finally(() => clearInterval(keepAlive));
   throw signal.reason;
 }

@@ -19,3 +19,19 @@ test('the pause waits until the signal aborts, then throws its reason; other ste
   controller.abort(new Error('interrupted by SIGINT'));
   await t.throwsAsync(paused, { message: 'interrupted by SIGINT' });
 });
+
+test('a paused process stays alive until it is signalled (nothing else keeps it running)', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const script = `import { pauseForTest } from './cli/src/test-pause.ts';
+    const c = new AbortController();
+    process.on('SIGINT', () => c.abort(new Error('interrupted')));
+    await pauseForTest(1, 'lock', c.signal, { SHOPCTL_TEST_PAUSE_AT_STEP: '1' }).catch(() => process.exit(130));`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => child.stderr.on('data', (c: Buffer) => (stderr += c.toString()).includes('test pause before step 1') && resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.is(child.exitCode, null, 'still paused');
+  child.kill('SIGINT');
+  t.is(await exited, 130);
+});
