@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertAbandoned, clearJournal, leftoverContainers, readJournal, writeJournal, type RolloutJournal } from '../../cli/src/state/rollout-journal.js';
+import { assertAbandoned, clearJournal, leftoverContainers, readJournal, readPaused, writeJournal, writePaused, type RolloutJournal } from '../../cli/src/state/rollout-journal.js';
 import type { Environment } from '../../cli/src/state/lock.js';
 
 const env = (alive: boolean): Environment => ({ hostname: 'web1', isAlive: () => alive, now: () => new Date('2026-12-02T00:20:00Z') });
@@ -37,4 +37,15 @@ test('a journal of a process still running on this host is not cleaned up behind
   // Our own journal (a second rollout in one process) and another host's: nothing to wait for.
   t.notThrows(() => assertAbandoned({ ...j, pid: process.pid }, env(true)));
   t.notThrows(() => assertAbandoned({ ...j, host: 'web2' }, env(true)));
+});
+
+test('the containers a restore stopped are written before it stops them and read back by the next one', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shopctl-paused-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'paused-api.json');
+  t.is(await readPaused(path), undefined);
+  await writePaused(path, ['api1', 'api2'], env(false));
+  t.deepEqual(await readPaused(path), { host: 'web1', pid: process.pid, ids: ['api1', 'api2'], since: '2026-12-02T00:20:00.000Z' });
+  await writeFile(path, 'not json');
+  await t.throwsAsync(readPaused(path), { message: /not a list of stopped containers/ });
 });

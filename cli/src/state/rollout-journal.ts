@@ -52,7 +52,7 @@ export async function clearJournal(path: string): Promise<void> {
 }
 
 /** Refuses to clean up after a run that still lives (its lock was broken by hand): the two would fight. */
-export function assertAbandoned(j: RolloutJournal, env: Environment = realEnvironment): void {
+export function assertAbandoned(j: Pick<RolloutJournal, 'host' | 'pid' | 'since'>, env: Environment = realEnvironment): void {
   if (j.host === env.hostname && j.pid !== process.pid && env.isAlive(j.pid)) {
     throw new ShopctlError(`the rollout of process ${j.pid} (since ${j.since}) is still running`, {
       hint: `Let it finish, or stop process ${j.pid}; then run this again.`,
@@ -68,4 +68,40 @@ export function assertAbandoned(j: RolloutJournal, env: Environment = realEnviro
 export function leftoverContainers(j: RolloutJournal, apiIds: readonly string[]): string[] {
   const old = new Set(j.oldIds);
   return j.phase === 'start' ? apiIds.filter((id) => !old.has(id)) : apiIds.filter((id) => old.has(id));
+}
+
+/**
+ * The containers a restore stopped (state dir, paused-<service>.json), written before it stops
+ * them and removed once they run again: a restore killed in between leaves the API stopped, and
+ * the next one starts those too.
+ */
+export interface PausedJournal {
+  host: string;
+  pid: number;
+  ids: string[];
+  since: string;
+}
+
+export async function writePaused(path: string, ids: readonly string[], env: Environment = realEnvironment): Promise<void> {
+  const journal: PausedJournal = { host: env.hostname, pid: process.pid, ids: [...ids], since: env.now().toISOString() };
+  await writeFileAtomic(path, `${JSON.stringify(journal, null, 2)}\n`, 0o600);
+}
+
+export async function readPaused(path: string): Promise<PausedJournal | undefined> {
+  let raw: string;
+  try {
+    raw = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const j = JSON.parse(raw) as PausedJournal;
+    if (Array.isArray(j.ids) && typeof j.pid === 'number') return j;
+  } catch {
+    // reported below
+  }
+  throw new ShopctlError(`${path} is not a list of stopped containers shopctl can read`, {
+    hint: 'Start the API containers it was about (docker compose start api), then delete the file and run the command again.',
+  });
 }
