@@ -193,11 +193,17 @@ test.before(async () => {
   await writeFile(envFile, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
 
   const started = Date.now();
-  const r = await shopctl(['deploy', 'development', v.one, '--build', '--replicas', '2', '--timeout', '240'], 600_000);
+  // FAULTS_IMAGE: an API image already built from this tree (say, by the e2e suite) saves the build.
+  const prebuilt = process.env.FAULTS_IMAGE;
+  if (prebuilt) {
+    const [repo, tag] = [prebuilt.slice(0, prebuilt.lastIndexOf(':')), prebuilt.slice(prebuilt.lastIndexOf(':') + 1)];
+    await docker.getImage(`${repo}:${tag}`).tag({ repo: stack.env.API_IMAGE ?? 'shop-api', tag: v.one });
+  }
+  const r = await shopctl(['deploy', 'development', v.one, prebuilt ? '--local' : '--build', '--replicas', '2', '--timeout', '240'], 600_000);
   if (r.exitCode !== 0) throw new Error(`first deploy failed: ${show(r)}`);
   // v2: the same image under another tag (its containers report v2): deploys without a build.
   await docker.getImage(`${stack.env.API_IMAGE ?? 'shop-api'}:${v.one}`).tag({ repo: stack.env.API_IMAGE ?? 'shop-api', tag: v.two });
-  log(`stack up (build + first deploy, 2 api replicas) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`stack up (${prebuilt ? `image ${prebuilt}` : 'build'} + first deploy, 2 api replicas) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const admin = await api('/auth/login', { method: 'POST', body: { username: stack.env.ADMIN_USERNAME ?? 'admin', password: stack.env.ADMIN_PASSWORD } });
   if (admin.status !== 200) throw new Error(`admin login: ${admin.status}`);
