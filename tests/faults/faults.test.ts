@@ -545,7 +545,7 @@ async function interruptEvery(t: ExecutionContext, name: string, args: () => str
   }
   await setup?.();
   problems.push(...(await cleanAfter(t, args(), name)));
-  const verdict = problems.length ? `FAIL (${problems.length}): ${problems[0]}` : 'ok';
+  const verdict = problems.length ? `FAIL (${problems.length}): ${problems[0]!.split('\n')[0]!.slice(0, 160)}` : 'ok';
   rows.push({ fault: `6. shopctl ${name} interrupted`, sent: `${tried.length} runs (${tried.join(' ')})`, failed: `${problems.length} problem(s)`, gap: '-', verdict });
   log(`${name} interrupted at ${tried.join(', ')} in ${((Date.now() - started) / 1000).toFixed(0)} s: ${problems.length ? problems.join('\n  ') : 'ok'}`);
   t.deepEqual(problems, []);
