@@ -21,6 +21,7 @@ export function authenticate(auth: AuthService, secret: string): Koa.Middleware 
         const principal = principalFromClaims(claims);
         if (principal === null || (await auth.isRevoked(principal.jti))) {
           ctx.state.jwtOriginalError = new Error('Token revoked');
+          delete ctx.state.jwt;
         } else {
           ctx.state.user = principal;
           auth.seen(principal.id);
