@@ -1,5 +1,6 @@
 import test from 'ava';
-import { backupMetrics, backupStem, formatChecksumLine, groupBackups, parseChecksumFile, parseStem } from '../../cli/src/state/backup-files.js';
+import { backupMetrics, backupStem, formatChecksumLine, groupBackups, mergeMetrics, parseChecksumFile, parseStem } from '../../cli/src/state/backup-files.js';
+import { failureMetric } from '../../cli/src/backup/take.js';
 import { compactUtc, formatBytes, formatDuration, parseCompactUtc } from '../../cli/src/time.js';
 
 test('backup names: database, UTC second, optional sequence; parsed back exactly', (t) => {
@@ -56,6 +57,15 @@ test('backup metrics in the Prometheus text format, names as in docs/architectur
   t.regex(text, /^# HELP shopctl_backup_last_success_timestamp_seconds .+\n# TYPE shopctl_backup_last_success_timestamp_seconds gauge\nshopctl_backup_last_success_timestamp_seconds 1795749425\n/m);
   t.regex(text, /\nshopctl_backup_last_size_bytes 123456\n/);
   t.regex(text, /\nshopctl_backup_last_duration_seconds 4\.321\n$/);
+});
+
+test('a failed backup is recorded beside the last success, which it keeps', (t) => {
+  const success = backupMetrics({ finishedAt: new Date('2026-11-27T03:17:05Z'), sizeBytes: 123456, durationMs: 4321 });
+  const text = mergeMetrics(success, failureMetric(new Date('2026-11-28T03:17:09Z')));
+  t.regex(text, /\nshopctl_backup_last_success_timestamp_seconds 1795749425\n/);
+  t.regex(text, /# TYPE shopctl_backup_last_failure_timestamp_seconds gauge\nshopctl_backup_last_failure_timestamp_seconds 1795835829\n/);
+  // A first backup that fails: only the failure.
+  t.is(mergeMetrics('', failureMetric(new Date('2026-11-28T03:17:09Z'))).split('\n').filter((l) => l.startsWith('shopctl_')).length, 1);
 });
 
 test('time helpers', (t) => {

@@ -146,7 +146,7 @@ function failingAt(steps: Step[], name: string): Step[] {
 test('a release runs its steps in order, records the release, releases the lock', async (t) => {
   const { ctx, stack, steps, end, dir } = await setup();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const done = await runRelease(ctx.output, steps, end);
+  const done = await runRelease(ctx.output, steps, end, new AbortController().signal);
   t.deepEqual(stack.changes.filter((c) => c !== 'lock'), ORDER.filter((n) => n !== 'lock'));
   t.deepEqual(stack.instances, ['v2', 'v2']);
   t.deepEqual(stack.proxy, ['v2', 'v2']);
@@ -159,7 +159,7 @@ for (const name of ORDER) {
   test(`a failure in "${name}" is undone: the lock is released and v1 serves as before`, async (t) => {
     const { ctx, stack, steps, end, dir } = await setup();
     t.teardown(() => rm(dir, { recursive: true, force: true }));
-    await t.throwsAsync(runRelease(ctx.output, failingAt(steps, name), end), { message: new RegExp(`${name} failed`) });
+    await t.throwsAsync(runRelease(ctx.output, failingAt(steps, name), end, new AbortController().signal), { message: new RegExp(`${name} failed`) });
     t.is((await readLock(ctx.statePath('deploy.lock'))).state, 'free', 'the deploy lock is released');
     // stop old is past the point of no return: the new version stays, as the rollout's undo says.
     const serving = name === 'stop old' ? 'v2' : 'v1';

@@ -4,13 +4,17 @@ import { insertRevokedToken, isTokenRevoked, listUnexpiredRevocations } from './
 
 /**
  * Revoked tokens: PostgreSQL is the source of truth (logout survives a Redis flush or outage);
- * Redis mirrors it for the per-request check, guarded by a "loaded" marker.
+ * Redis mirrors it for the per-request check, guarded by a "loaded" marker. The mirror is trusted
+ * only on a connection whose marker this replica has cleared since it (re)connected: a Redis that
+ * restarts comes back from its last snapshot, marker included, without the logouts written after it.
  */
 export class RevocationStore {
   private readonly markerKey: string;
   private readonly keyPrefix: string;
   private reloading: Promise<void> | null = null;
-  private needsResync = false;
+  /** The marker was cleared on the current connection: what the mirror says from now on is whole. */
+  private trusted = false;
+  private resyncing = false;
 
   constructor(
     private readonly db: Db,
@@ -19,15 +23,20 @@ export class RevocationStore {
   ) {
     this.markerKey = `${prefix}auth:revoked:loaded`;
     this.keyPrefix = `${prefix}auth:revoked:`;
-    redis.on('ready', () => {
-      // A revocation written while Redis was unreachable from here is only in PostgreSQL: force a reload.
-      if (this.needsResync) {
-        this.redis.del(this.markerKey).then(
-          () => (this.needsResync = false),
-          () => undefined,
-        );
-      }
-    });
+    redis.on('close', () => (this.trusted = false));
+    redis.on('ready', () => this.resync());
+    if (redis.status === 'ready') this.resync();
+  }
+
+  /** Clears the marker, so the next check reloads the mirror from PostgreSQL; until then PostgreSQL answers. */
+  private resync(): void {
+    this.trusted = false;
+    if (this.resyncing || this.redis.status !== 'ready') return;
+    this.resyncing = true;
+    this.redis.del(this.markerKey).then(
+      () => (this.trusted = this.redis.status === 'ready'),
+      () => undefined,
+    ).finally(() => (this.resyncing = false));
   }
 
   async revoke(jti: string, userId: number, expiresAt: Date): Promise<void> {
@@ -37,15 +46,17 @@ export class RevocationStore {
     try {
       await this.redis.set(this.keyPrefix + jti, '1', 'PX', ttl);
     } catch {
-      this.needsResync = true;
+      // Only in PostgreSQL: every replica reloads (now, or when Redis is back here).
+      this.resync();
     }
   }
 
   async isRevoked(jti: string): Promise<boolean> {
-    if (this.redis.status === 'ready') {
+    if (this.redis.status === 'ready' && !this.trusted) this.resync();
+    else if (this.redis.status === 'ready') {
       try {
-        const [loaded, revoked] = await this.redis.mget(this.markerKey, this.keyPrefix + jti);
-        if (loaded !== null) return revoked !== null;
+        const answer = mirrorAnswer(await this.redis.mget(this.markerKey, this.keyPrefix + jti));
+        if (answer !== undefined) return answer;
         // Redis restarted or was flushed: reload before trusting it again, and ask PostgreSQL meanwhile.
         void this.reload();
       } catch {
@@ -72,6 +83,19 @@ export class RevocationStore {
     })();
     return this.reloading;
   }
+}
+
+/**
+ * What the mirror says about one token, from MGET marker key: revoked, not revoked, or undefined when
+ * it cannot tell (no marker, or a reply of another shape: a connection cut by a Redis crash can hand a
+ * command another one's reply, and "OK" must not read as revoked). Only [marker, null | "1"] counts.
+ */
+export function mirrorAnswer(reply: unknown): boolean | undefined {
+  if (!Array.isArray(reply) || reply.length !== 2) return undefined;
+  const [loaded, revoked] = reply as unknown[];
+  if (typeof loaded !== 'string' || !/^\d+$/.test(loaded)) return undefined;
+  if (revoked === null) return false;
+  return revoked === '1' ? true : undefined;
 }
 
 const ACTIVE_WINDOW_MS = 15 * 60_000;

@@ -18,16 +18,28 @@ export async function freeStem(dir: string, database: string, time: Date): Promi
   }
 }
 
+/** Writes what `fill` produces into a new file; a failed write (a full disk: ENOSPC) is the error, not what it made the producer do. */
 export async function streamToFile(path: string, fill: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<{ size: number; sha256: string }> {
   const fh = await open(path, 'wx', 0o600);
   const hash = createHash('sha256');
   let size = 0;
+  let writeError: unknown;
   try {
     await fill(async (chunk) => {
+      if (writeError) throw writeError;
       hash.update(chunk);
       size += chunk.length;
-      await fh.write(chunk);
+      try {
+        await fh.write(chunk);
+      } catch (error) {
+        writeError = error;
+        throw error;
+      }
+    }).catch((error: unknown) => {
+      throw writeError ?? error;
     });
+    // The producer may have ended "normally" after its output stopped being read (pg_dump exits 126).
+    if (writeError) throw writeError;
     await fh.sync();
   } finally {
     await fh.close();

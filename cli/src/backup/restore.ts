@@ -12,6 +12,7 @@ import { smokeCheck } from '../proxy.js';
 import { checkDump, rowCounts, sha256File } from './dump.js';
 import { PG_EXEC_USER, postgresTarget } from './postgres.js';
 import { takeBackup, type BackupResult } from './take.js';
+import { pauseForTest } from '../test-pause.js';
 
 export interface RestoreOptions {
   yes?: boolean;
@@ -93,6 +94,7 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions, 
       {
         title: 'Safety backup of the current database',
         task: async (_c, task) => {
+          await pauseForTest(1, 'safety backup', ctx.signal);
           state.safety = await takeBackup(ctx, { reason: 'pre-restore', lockWaitMs: 600_000, onStep: (s) => (task.output = s) });
           task.title = `Safety backup: ${state.safety.file}`;
         },
@@ -100,12 +102,14 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions, 
       {
         title: 'Stop the API',
         task: async (_c, task) => {
+          await pauseForTest(2, 'stop the API', ctx.signal);
           task.title = await api.stop((l) => (task.output = l));
         },
       },
       {
         title: `Restore ${basename(path)} (single transaction)`,
         task: async (_c, task) => {
+          await pauseForTest(3, 'restore', ctx.signal);
           const r = await execIn(
             docker,
             target.container.Id,
@@ -125,6 +129,7 @@ export async function restore(ctx: Context, file: string, opts: RestoreOptions, 
       {
         title: 'Start the API and wait until healthy',
         task: async (_c, task) => {
+          await pauseForTest(4, 'start the API', ctx.signal);
           await startApi();
           if (api.count) await smokeCheck(ctx, undefined, 2);
           task.title = api.count ? `API healthy (${api.count} container(s)), nginx re-pointed and answering` : 'No API containers to start';

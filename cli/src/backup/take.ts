@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { ShopctlError } from '../errors.js';
 import { acquireLock, currentUser } from '../state/lock.js';
-import { backupMetrics, formatChecksumLine, type BackupMeta } from '../state/backup-files.js';
+import { backupMetrics, formatChecksumLine, gauge, type BackupMeta } from '../state/backup-files.js';
 import { writeFileAtomic, fsyncDir } from '../state/fs-atomic.js';
 import { formatBytes } from '../time.js';
 import { currentRelease, loadHistory } from '../state/releases.js';
@@ -48,6 +48,7 @@ export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promis
     onWait: (holder) => step(`waiting for the backup lock held by ${holder}`),
   });
   const temps: string[] = [];
+  let failed = false;
   try {
     await mkdir(ctx.backupDir, { recursive: true, mode: 0o700 });
     const time = new Date();
@@ -117,9 +118,24 @@ export async function takeBackup(ctx: Context, opts: BackupOptions = {}): Promis
     const durationMs = meta.durationMs;
     await writeBackupMetrics(ctx.backupDir, backupMetrics({ finishedAt, sizeBytes: dumped.size, durationMs }));
     return { file: dumpName, path: join(ctx.backupDir, dumpName), sizeBytes: dumped.size, sha256: dumped.sha256, durationMs, meta };
+  } catch (error) {
+    failed = true;
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new ShopctlError(`The backup directory ${ctx.backupDir} is full (no space left on device): the backup failed and nothing of it was kept`, {
+        hint: 'Earlier backups are untouched. Free space there (or keep fewer: --keep-daily/--keep-weekly/--keep-monthly), then run shopctl backup again.',
+      });
+    }
+    throw error;
   } finally {
+    // The partial files first: on a full disk they hold the space the failure record needs.
     for (const t of temps) await rm(t, { force: true });
+    if (failed) await writeBackupMetrics(ctx.backupDir, failureMetric(new Date())).catch(() => undefined);
     await lock.release();
   }
+}
+
+/** A failed run, beside the last success (which writeBackupMetrics keeps): BackupFailed alerts on the two. */
+export function failureMetric(at: Date): string {
+  return gauge('shopctl_backup_last_failure_timestamp_seconds', 'Unix time of the last backup that failed.', Math.floor(at.getTime() / 1000));
 }
 

@@ -154,7 +154,7 @@ export async function deploy(ctx: Context, versionArg: string | undefined, opts:
     });
   }
 
-  const done = await runRelease(ctx.output, steps, end);
+  const done = await runRelease(ctx.output, steps, end, ctx.signal);
   return releaseReport(ctx, rollout, done, {
     verb: `Deployed`,
     version,

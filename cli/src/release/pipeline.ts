@@ -2,6 +2,7 @@ import type { ListrTask } from 'listr2';
 import { messageOf } from '../errors.js';
 import type { Failure, RolloutStep } from '../orchestrators/orchestrator.js';
 import type { Release } from '../state/releases.js';
+import { pauseForTest } from '../test-pause.js';
 
 /**
  * The release pipeline deploy and rollback share: a list of steps run in order. When one fails,
@@ -28,7 +29,7 @@ export interface Runner {
   warn(message: string): void;
 }
 
-export async function runRelease(runner: Runner, steps: readonly Step[], closing: Closing): Promise<{ release: Release | undefined; pinned: boolean }> {
+export async function runRelease(runner: Runner, steps: readonly Step[], closing: Closing, signal: AbortSignal): Promise<{ release: Release | undefined; pinned: boolean }> {
   const started: Step[] = [];
   try {
     try {
@@ -37,6 +38,8 @@ export async function runRelease(runner: Runner, steps: readonly Step[], closing
           title: s.title,
           ...(s.enabled ? { enabled: s.enabled } : {}),
           task: async (_c: object, task: { title: string; output: string | unknown; skip(message?: string): void }) => {
+            // Test-only hook (SHOPCTL_TEST_PAUSE_AT_STEP): before the step counts as started, so its own undo is not asked for.
+            await pauseForTest(started.length + 1, s.name, signal);
             started.push(s);
             await s.run(task);
           },

@@ -86,7 +86,7 @@ export async function rollback(ctx: Context, versionArg: string | undefined, opt
     });
   }
 
-  const done = await runRelease(ctx.output, steps, end);
+  const done = await runRelease(ctx.output, steps, end, ctx.signal);
   return releaseReport(ctx, rollout, done, {
     verb: `Rolled back ${ctx.environment} from ${from ?? '(unknown)'} to`,
     version: target.version,

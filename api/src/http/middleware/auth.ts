@@ -9,24 +9,23 @@ import type { AppContext, AppMiddleware } from '../context.js';
  * the principal in ctx.state.user. Anonymous requests pass; the route guards decide.
  */
 export function authenticate(auth: AuthService, secret: string): Koa.Middleware {
-  const verify = koaJwt({
-    secret,
-    key: 'jwt',
-    algorithms: ['HS256'],
-    passthrough: true,
-    async isRevoked(_ctx, decoded) {
-      const p = principalFromClaims(decoded as Record<string, unknown>);
-      return p === null || (await auth.isRevoked(p.jti));
-    },
-  });
+  const verify = koaJwt({ secret, key: 'jwt', algorithms: ['HS256'], passthrough: true });
   return async (ctx, next) => {
     // No header, no verification: anonymous reads stay cheap.
     if (ctx.headers.authorization === undefined) return next();
     return verify(ctx, async () => {
-      const principal = principalFromClaims(ctx.state.jwt as Record<string, unknown> | undefined);
-      if (principal) {
-        ctx.state.user = principal;
-        auth.seen(principal.id);
+      const claims = ctx.state.jwt as Record<string, unknown> | undefined;
+      if (claims !== undefined) {
+        // Checked here, not in koa-jwt's isRevoked, which turns any error into a 401: a database that
+        // cannot answer is a 503 (errors middleware), never "log in again" for a valid token.
+        const principal = principalFromClaims(claims);
+        if (principal === null || (await auth.isRevoked(principal.jti))) {
+          ctx.state.jwtOriginalError = new Error('Token revoked');
+          delete ctx.state.jwt;
+        } else {
+          ctx.state.user = principal;
+          auth.seen(principal.id);
+        }
       }
       await next();
     });

@@ -10,6 +10,7 @@ import { displayName, findContainers, inspectContainer, publishedAddress, startC
 import { waitHealthy } from '../../docker/health.js';
 import { MIGRATE_COMMAND, SERVICES, type Orchestrator, type Pause, type ProxyEndpoint, type RolloutOptions, type StackCheck, type StackNow, type VerifyTargets } from '../orchestrator.js';
 import { fail, pass } from '../../verify/checks.js';
+import { assertAbandoned, clearJournal, readPaused, writePaused } from '../../state/rollout-journal.js';
 import { composeRollout } from './rollout.js';
 import { composeHealth, composeStatus, snapshot } from './status.js';
 import { projectClash } from './project.js';
@@ -106,13 +107,20 @@ export class ComposeOrchestrator implements Orchestrator {
   async pause(service: string, timeoutMs: number): Promise<Pause> {
     const ctx = this.ctx;
     const docker = await ctx.docker();
-    const stopped: string[] = [];
+    const journal = ctx.statePath(`paused-${service}.json`);
+    // What a killed run stopped and never started again is ours to start too.
+    const left = await readPaused(journal);
+    if (left) assertAbandoned(left);
+    const existing = new Set((await this.containers(service, true)).map((c) => c.Id));
+    const stopped: string[] = (left?.ids ?? []).filter((id) => existing.has(id));
     return {
       get count() {
         return stopped.length;
       },
       stop: async (onLine) => {
-        for (const c of await this.containers(service)) {
+        const running = await this.containers(service);
+        await writePaused(journal, [...new Set([...stopped, ...running.map((c) => c.Id)])]);
+        for (const c of running) {
           onLine(`stopping ${displayName(c)}`);
           await stopContainer(docker, c.Id);
           stopped.push(c.Id);
@@ -124,6 +132,7 @@ export class ComposeOrchestrator implements Orchestrator {
         await startContainers(docker, stopped);
         // Ready again, they take nginx's socket slots back by themselves (nothing else serves).
         await waitHealthy(docker, stopped, { timeoutMs, signal: ctx.signal });
+        await clearJournal(journal);
       },
     };
   }

@@ -7,6 +7,7 @@ import { scaleUp, up, run as composeRun } from '../../compose/commands.js';
 import { formatDuration } from '../../time.js';
 import { displayName, findContainers, inspectContainer, removeContainers, shortId } from '../../docker/containers.js';
 import { describeFailure, exitedCleanly, waitHealthy } from '../../docker/health.js';
+import { assertAbandoned, clearJournal, JOURNAL_FILE, leftoverContainers, readJournal, writeJournal } from '../../state/rollout-journal.js';
 import { MIGRATE_COMMAND, SERVICES, type Failure, type Rollout, type RolloutOptions, type RolloutStep, type TaskHandle } from '../orchestrator.js';
 import { socketSlotSwitch, type TrafficSwitch } from './traffic.js';
 
@@ -29,6 +30,10 @@ export interface ComposeRolloutState {
   /** What the new containers' /health will report (their APP_VERSION), when the image sets one. */
   reportedVersion?: string | undefined;
   removedLeftovers: string[];
+  /** Api containers a killed rollout left (its journal said which), removed before counting. */
+  removedAbandoned: string[];
+  /** The journal is written: new api containers may exist from here on. */
+  startingNew: boolean;
   startedSupporting: string[];
 }
 
@@ -48,7 +53,8 @@ function showStates(task: TaskHandle): (states: Array<{ name: string; state: str
 }
 
 export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names: string[] }): Rollout {
-  const state: ComposeRolloutState = { firstDeploy: false, oldIds: [], newIds: [], replicas: 0, switched: false, oldRemoved: false, removedLeftovers: [], startedSupporting: [] };
+  const state: ComposeRolloutState = { firstDeploy: false, oldIds: [], newIds: [], replicas: 0, switched: false, oldRemoved: false, removedLeftovers: [], removedAbandoned: [], startingNew: false, startedSupporting: [] };
+  const journalPath = ctx.statePath(JOURNAL_FILE);
   const runOpts = { env: opts.env, signal: ctx.signal };
   const services = [...opts.model.services.keys()];
   const apiContainers = async (all = false) => findContainers(await ctx.docker(), ctx.projectName, { service: SERVICES.api, all });
@@ -63,6 +69,7 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
       plan: () => (now.names.length ? `${now.names.length} api container(s) run: ${now.names.join(', ')}` : 'no api container runs: first deploy'),
       run: async (task) => {
         const docker = await ctx.docker();
+        state.removedAbandoned = await removeAbandoned(docker, journalPath, (await apiContainers(true)).map((c) => c.Id));
         const all = await apiContainers(true);
         // Stopped api containers would be started again by `up --scale` with their old image: remove them first.
         const stopped = all.filter((c) => c.State !== 'running');
@@ -80,6 +87,7 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
         task.title = state.firstDeploy
           ? `First deploy: no api container runs yet; ${state.replicas} replica(s) to start`
           : `Running: ${running.length} api container(s) (${running.map((c) => displayName(c)).join(', ')}); ${state.replicas} new replica(s) to start${stopped.length ? `; removed ${stopped.length} stopped leftover(s)` : ''}`;
+        if (state.removedAbandoned.length) task.title += `; removed ${state.removedAbandoned.length} container(s) of a killed rollout (${state.removedAbandoned.map(shortId).join(', ')})`;
       },
     },
     {
@@ -150,6 +158,9 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
         const docker = await ctx.docker();
         const before = new Set((await apiContainers(true)).map((c) => c.Id));
         const target = state.oldIds.length + state.replicas;
+        // Before compose creates anything: a run killed from here on leaves what the next one removes.
+        await writeJournal(journalPath, { phase: 'start', oldIds: state.oldIds, newIds: [] });
+        state.startingNew = true;
         const r = await run(scaleUp(await ctx.compose(), SERVICES.api, target), runOpts);
         // Whatever compose managed to create before failing is ours to remove on the way out.
         state.newIds = (await apiContainers(true)).map((c) => c.Id).filter((id) => !before.has(id));
@@ -209,8 +220,11 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
       run: async (task) => {
         // Each hands its slots to the new ones, finishes its requests, waits for nginx to let go of its connections.
         const started = Date.now();
+        // Past the point of no return: a run killed from here on leaves old containers, not new ones, to remove.
+        await writeJournal(journalPath, { phase: 'retire', oldIds: state.oldIds, newIds: state.newIds });
         await removeContainers(await ctx.docker(), state.oldIds, true);
         state.oldRemoved = true;
+        await clearJournal(journalPath);
         state.drainMs = Date.now() - started;
         task.title = `Stopped and removed ${state.oldIds.length} old container(s) (drained in ${formatDuration(state.drainMs)})`;
       },
@@ -239,10 +253,16 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
     const notes: string[] = [];
     if (state.firstDeploy) return ['first deploy: nothing to roll back to; the containers are left for inspection (docker compose ps / logs)'];
     if (state.oldRemoved) return ['the old containers were already removed: the new version stays'];
+    if (state.startingNew) {
+      // Every api container that did not run before: also those compose created before an interrupt cut it short.
+      const old = new Set(state.oldIds);
+      state.newIds = [...new Set([...state.newIds, ...(await apiContainers(true)).map((c) => c.Id).filter((id) => !old.has(id))])];
+    }
     if (state.newIds.length) {
       await removeContainers(await ctx.docker(), state.newIds, state.switched);
       notes.push(`${state.switched ? 'stopped (drained) and ' : ''}removed the new container(s): ${state.newIds.map(shortId).join(', ')}`);
     }
+    if (state.startingNew) await clearJournal(journalPath);
     notes.push(`${(await apiContainers()).length} old container(s) keep serving`);
     return notes;
   };
@@ -310,6 +330,18 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
       exitCode: 0,
     }),
   };
+}
+
+/** Removes what a killed rollout left (its journal names the phase), so it is not counted as replicas; returns their ids. */
+async function removeAbandoned(docker: Docker, journalPath: string, apiIds: readonly string[]): Promise<string[]> {
+  const journal = await readJournal(journalPath);
+  if (!journal) return [];
+  assertAbandoned(journal);
+  const leftovers = leftoverContainers(journal, apiIds);
+  // Gracefully: an admitted container hands its socket slots back before it goes.
+  await removeContainers(docker, leftovers, true);
+  await clearJournal(journalPath);
+  return leftovers;
 }
 
 /** The evidence for a failed rollout: what each new container's health checks and logs said. */
