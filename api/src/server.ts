@@ -50,15 +50,20 @@ async function main(): Promise<void> {
     if (inFlight.size === 0 && drained.length > 0) drained.splice(0).forEach((resolve) => resolve());
   }
   const sockets = new OpenSet<Socket>();
+  // Connections whose next response carries `Connection: close` (the slots they came through moved).
+  const recycle = new WeakSet<Socket>();
   function makeServer(): { server: http.Server; connections: OpenSet<Socket> } {
     const server = http.createServer(callback);
     // Longer than nginx's upstream keepalive_timeout, so the proxy closes idle connections first.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
-    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       inFlight.add(res);
-      if (draining) res.setHeader('Connection', 'close');
+      if (draining || recycle.has(req.socket)) {
+        res.setHeader('Connection', 'close');
+        recycle.delete(req.socket);
+      }
       res.on('close', settled);
     });
     const connections = new OpenSet<Socket>();
@@ -108,6 +113,9 @@ async function main(): Promise<void> {
       version: config.appVersion,
       log: (level, fields, message) => logger[level](fields, message),
       relisten: listenUnix,
+      onSlotsLost: () => {
+        for (const c of connections) recycle.add(c);
+      },
     });
     await registry.prepare();
     await listenUnix();

@@ -36,13 +36,15 @@ export async function smokeCheck(ctx: Context, expectVersion: string | undefined
 
 /**
  * While old and new replicas both serve: every answer 200, and `wanted` answers from the new
- * version within 40 requests (nginx spreads requests over the socket slots, half of them new).
+ * version within 15 s (nginx spreads new connections over the socket slots, half of them new;
+ * the old replicas close their kept-alive ones within a second of losing slots).
  */
 async function smokeSideBySide(https: Address, expectVersion: string, wanted: number): Promise<{ requests: number; version: string | null }> {
   let fromNew = 0;
   let sent = 0;
   const others = new Set<string>();
-  while (fromNew < wanted && sent < 40) {
+  const deadline = Date.now() + 15_000;
+  while (fromNew < wanted && (sent < 40 || Date.now() < deadline)) {
     sent += 1;
     const ready = await request(urlOf(https, 'https', '/health/ready'), { timeoutMs: 5000 });
     if (ready.status !== 200) throw new ShopctlError(`Smoke check: GET /health/ready through nginx answered ${ready.status}`, { detail: ready.body.slice(0, 500) });

@@ -57,8 +57,8 @@ interface Replica {
   stop(): Promise<void>;
 }
 
-async function replica(dir: string, host: string, version: string): Promise<Replica> {
-  const slots = new SocketSlots({ dir, slots: 8, version, host });
+async function replica(dir: string, host: string, version: string, onSlotsLost?: () => void): Promise<Replica> {
+  const slots = new SocketSlots({ dir, slots: 8, version, host, ...(onSlotsLost ? { onSlotsLost } : {}) });
   await slots.prepare();
   const server = http.createServer((_req, res) => res.end(host));
   await new Promise<void>((resolve) => server.listen({ path: slots.socketPath, writableAll: true, readableAll: true }, resolve));
@@ -91,12 +91,16 @@ test.serial('real sockets: replicas join, a new version is admitted, the old one
     for (const r of open) await r.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
-  const a = await replica(dir, 'a', 'v1');
+  let aLost = 0;
+  const a = await replica(dir, 'a', 'v1', () => (aLost += 1));
   const b = await replica(dir, 'b', 'v1');
   open.push(a, b);
   await a.slots['run']('serve');
   t.deepEqual(await owners(dir), Array(8).fill('a'));
   await b.slots['run']('serve');
+  t.is(aLost, 0);
+  await a.slots['run']('serve');
+  t.is(aLost, 1, 'a noticed that b took slots (it then recycles its kept-alive connections)');
   const mixed = await owners(dir);
   t.is(share(mixed, 'a'), 4);
   t.is(share(mixed, 'b'), 4);

@@ -94,6 +94,13 @@ export interface SocketSlotsOptions {
   host?: string;
   /** Called when this member's socket file is gone (removed by mistake): listen on `socketPath` again. */
   relisten?: () => Promise<void>;
+  /**
+   * Called when another member took slots from this one. nginx keeps its idle connections per
+   * slot path, and a connection made before the link moved still leads here: answer the next
+   * request on each open connection with `Connection: close`, so nginx reconnects through the
+   * link as it is now (and the new member gets its share at once, not when this one stops).
+   */
+  onSlotsLost?: () => void;
   log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
 }
 
@@ -126,6 +133,7 @@ export class SocketSlots {
   private timer: NodeJS.Timeout | undefined;
   private busy = Promise.resolve();
   private leaving = false;
+  private owned = 0;
 
   constructor(private readonly opts: SocketSlotsOptions) {
     this.host = opts.host ?? hostname();
@@ -224,8 +232,14 @@ export class SocketSlots {
   private run(mode: 'serve' | 'leave'): Promise<number> {
     const next = this.busy.then(async () => {
       try {
-        const changes = planSlots(await this.snapshot(), this.name, mode);
+        const snapshot = await this.snapshot();
+        const before = snapshot.slots.filter((x) => x === this.name).length;
+        if (before < this.owned) this.opts.onSlotsLost?.();
+        const changes = planSlots(snapshot, this.name, mode);
         for (const c of changes) await this.point(c.slot, c.to);
+        const after = [...snapshot.slots];
+        for (const c of changes) after[c.slot] = c.to;
+        this.owned = after.filter((x) => x === this.name).length;
         if (changes.length) this.opts.log?.('info', { slots: changes.map((c) => c.slot), to: [...new Set(changes.map((c) => c.to))], mode }, mode === 'leave' ? 'handed socket slots over' : 'took socket slots');
         return changes.length;
       } catch (err) {
