@@ -195,8 +195,8 @@ test('remote retention keeps what the local rules keep, and the WAL the oldest k
   // The oldest kept base backup starts at segment 40: segments 5..39 go.
   t.is(r.walRemoved, 35);
   const left = (await w.store.list('wal')).map((o) => o.name).sort();
-  t.is(left[0], 'wal/00000002.history', 'timeline history files stay');
-  t.is(left[1], `wal/${segmentName(1, 40)}`);
+  t.true(left.includes('wal/00000002.history'), 'timeline history files stay');
+  t.is(left[0], `wal/${segmentName(1, 40)}`);
   t.is(left.length, 1 + 15);
   t.deepEqual((await remoteBaseBackups(w.store)).map((b) => b.stem), ['shop-20261130T031700Z', 'shop-20261201T031700Z']);
   t.is((await w.store.list('base')).length, 8, 'no orphaned parts of removed base backups');
