@@ -158,7 +158,8 @@ test('the wrong key is named as such, a tampered or truncated object fails authe
 
   const original = await readFile(objectFile);
   const flipped = Buffer.from(original);
-  flipped[flipped.length - 70_000] ^= 1;
+  const at = flipped.length - 70_000;
+  flipped[at] = (flipped[at] ?? 0) ^ 1;
   await writeFile(objectFile, flipped);
   const altered = await t.throwsAsync(w.store.getToFile('dumps/shop-20261201T031700Z.dump', target), { instanceOf: ShopctlError });
   t.regex(altered?.message ?? '', /Authentication failed .*altered/);
