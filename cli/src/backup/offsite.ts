@@ -9,7 +9,7 @@ import { groupBackups, parseStem } from '../state/backup-files.js';
 import { fsyncDir } from '../state/fs-atomic.js';
 import { selectRetention, type RetentionPolicy } from '../state/retention.js';
 import { BASE_DIR, listBaseBackups, type BaseBackupMeta } from './base.js';
-import { BackupStore, storeSettings, type RemoteObject } from './store.js';
+import { BackupStore, storeSettings, type RemoteObject, type StoreSettings } from './store.js';
 import { historyTimeline, lsnSegNo, parseSegmentName, prunableWal } from './wal.js';
 import { SANDBOX_ARCHIVE, databaseImage, readArchive, walArchiveVolume, withSandbox } from './sandbox.js';
 
@@ -29,10 +29,14 @@ export interface WalArchive {
   write?(name: string, data: Buffer): Promise<void>;
 }
 
-/** The store of this project, or undefined when BACKUP_S3_BUCKET is not set. */
-export async function openStore(ctx: Context): Promise<BackupStore | undefined> {
+/**
+ * The store of this project, or undefined when BACKUP_S3_BUCKET is not set (or, with `onlyIf`,
+ * when it says no: a plain backup must not fail on a store setting it does not use).
+ */
+export async function openStore(ctx: Context, onlyIf?: (settings: StoreSettings) => boolean): Promise<BackupStore | undefined> {
   const settings = await storeSettings((k) => process.env[k] || ctx.envValues.get(k) || undefined, ctx.projectDir);
-  return settings ? BackupStore.open(settings) : undefined;
+  if (!settings || (onlyIf && !onlyIf(settings))) return undefined;
+  return BackupStore.open(settings);
 }
 
 const BASE_PARTS = ['.tar', '.tar.sha256', '.backup_manifest', '.json'] as const;

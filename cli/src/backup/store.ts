@@ -17,6 +17,7 @@ export interface StoreSettings {
   region: string;
   forcePathStyle: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+  /** '' when BACKUP_ENCRYPTION_KEY_FILE is not set: opening the store then refuses. */
   keyFile: string;
   /** BACKUP_UPLOAD=always: every `shopctl backup` uploads as if given --upload. */
   always: boolean;
@@ -40,13 +41,7 @@ async function secret(lookup: Lookup, name: string, baseDir: string): Promise<st
 export async function storeSettings(lookup: Lookup, baseDir: string): Promise<StoreSettings | undefined> {
   const bucket = lookup('BACKUP_S3_BUCKET');
   if (!bucket) return undefined;
-  const keyFile = lookup('BACKUP_ENCRYPTION_KEY_FILE');
-  if (!keyFile) {
-    throw new ShopctlError('BACKUP_S3_BUCKET is set but BACKUP_ENCRYPTION_KEY_FILE is not: copies leave this host only encrypted', {
-      exitCode: ExitCode.PREFLIGHT,
-      hint: 'openssl rand -hex 32 > backup.key && chmod 600 backup.key, then BACKUP_ENCRYPTION_KEY_FILE=backup.key in the env file (keep a copy of the key off this host).',
-    });
-  }
+  const keyFile = lookup('BACKUP_ENCRYPTION_KEY_FILE') ?? '';
   const accessKeyId = await secret(lookup, 'AWS_ACCESS_KEY_ID', baseDir);
   const secretAccessKey = await secret(lookup, 'AWS_SECRET_ACCESS_KEY', baseDir);
   if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) throw new ShopctlError('Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE forms), or neither', { exitCode: ExitCode.PREFLIGHT });
@@ -60,7 +55,7 @@ export async function storeSettings(lookup: Lookup, baseDir: string): Promise<St
     region: lookup('BACKUP_S3_REGION') ?? lookup('AWS_REGION') ?? 'us-east-1',
     forcePathStyle: /^(1|true|yes)$/i.test(lookup('BACKUP_S3_FORCE_PATH_STYLE') ?? ''),
     credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
-    keyFile: isAbsolute(keyFile) ? keyFile : join(baseDir, keyFile),
+    keyFile: keyFile === '' || isAbsolute(keyFile) ? keyFile : join(baseDir, keyFile),
     always: always === 'always',
   };
 }
@@ -85,6 +80,12 @@ export class BackupStore {
   }
 
   static async open(settings: StoreSettings): Promise<BackupStore> {
+    if (!settings.keyFile) {
+      throw new ShopctlError('BACKUP_S3_BUCKET is set but BACKUP_ENCRYPTION_KEY_FILE is not: copies leave this host only encrypted', {
+        exitCode: ExitCode.PREFLIGHT,
+        hint: 'openssl rand -hex 32 > secrets/backup_encryption_key && chmod 600 secrets/backup_encryption_key, then BACKUP_ENCRYPTION_KEY_FILE=./secrets/backup_encryption_key in the env file (keep a copy of the key off this host).',
+      });
+    }
     return new BackupStore(settings, await loadKey(settings.keyFile));
   }
 
@@ -133,6 +134,7 @@ export class BackupStore {
     try {
       await new Upload({ client: this.client, params: { Bucket: this.settings.bucket, Key: this.objectKey(name), Body: sealed, ContentType: 'application/octet-stream' }, queueSize: 2 }).done();
     } catch (error) {
+      body.destroy();
       throw this.fail(`Uploading ${name}`, error);
     }
   }

@@ -30,13 +30,9 @@ interface BackupCliOptions {
 
 /** The store when this backup uploads (--upload, or BACKUP_UPLOAD=always); opened before the backup so a bad setting fails first. */
 async function uploadTarget(ctx: Context, upload: boolean | undefined): Promise<BackupStore | undefined> {
-  const store = await openStore(ctx);
+  const store = await openStore(ctx, (s) => Boolean(upload) || s.always);
   if (upload && !store) {
     throw new ShopctlError('--upload needs a store: BACKUP_S3_BUCKET is not set', { exitCode: ExitCode.PREFLIGHT, hint: 'Set BACKUP_S3_BUCKET, BACKUP_ENCRYPTION_KEY_FILE and credentials in the env file (docs/operations.md, "Off-host copies").' });
-  }
-  if (store && !upload && !store.settings.always) {
-    store.destroy();
-    return undefined;
   }
   return store;
 }
