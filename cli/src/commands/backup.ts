@@ -32,7 +32,7 @@ interface BackupCliOptions {
 async function uploadTarget(ctx: Context, upload: boolean | undefined): Promise<BackupStore | undefined> {
   const store = await openStore(ctx, (s) => Boolean(upload) || s.always);
   if (upload && !store) {
-    throw new ShopctlError('--upload needs a store: BACKUP_S3_BUCKET is not set', { exitCode: ExitCode.PREFLIGHT, hint: 'Set BACKUP_S3_BUCKET, BACKUP_ENCRYPTION_KEY_FILE and credentials in the env file (docs/operations.md, "Off-host copies").' });
+    throw new ShopctlError('No store to upload to: BACKUP_S3_BUCKET is not set', { exitCode: ExitCode.PREFLIGHT, hint: 'Set BACKUP_S3_BUCKET, BACKUP_ENCRYPTION_KEY_FILE and credentials in the env file (docs/operations.md, "Off-host copies").' });
   }
   return store;
 }
