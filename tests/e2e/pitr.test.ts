@@ -3,7 +3,9 @@
 // DELETE undone with --to-time; a WAL segment missing from the middle of the archive refused by
 // --dry-run and by the restore with the gap named, the stack untouched; a lost data volume under
 // >= 20 orders/s brought back by restore --latest, with the recovery point and the restore time
-// measured; and a base backup truncated by one byte failing verify with exit 8.
+// measured; off-host copies (encrypted upload to s3rver on localhost, no plaintext there, local
+// base backups and WAL deleted, restore --latest fetching them, a wrong key refused with exit 8);
+// and a base backup truncated by one byte failing verify with exit 8.
 import test, { type ExecutionContext } from 'ava';
 import https from 'node:https';
 import { randomBytes, randomUUID } from 'node:crypto';
