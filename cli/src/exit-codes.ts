@@ -16,7 +16,7 @@ export const ExitCode = {
   UNHEALTHY: 6,
   /** `verify` found at least one failing check. */
   VERIFY_FAILED: 7,
-  /** A backup file failed its checksum or could not be read by pg_restore. */
+  /** A backup file failed its checksum or could not be read by pg_restore; an off-host copy failed authentication (wrong key, altered, truncated). */
   INTEGRITY: 8,
   /** A named release, image, backup file or container does not exist. */
   NOT_FOUND: 9,

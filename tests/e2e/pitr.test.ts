@@ -3,11 +3,14 @@
 // DELETE undone with --to-time; a WAL segment missing from the middle of the archive refused by
 // --dry-run and by the restore with the gap named, the stack untouched; a lost data volume under
 // >= 20 orders/s brought back by restore --latest, with the recovery point and the restore time
-// measured; and a base backup truncated by one byte failing verify with exit 8.
+// measured; off-host copies (encrypted upload to s3rver on localhost, no plaintext there, local
+// base backups and WAL deleted, restore --latest fetching them, a wrong key refused with exit 8);
+// and a base backup truncated by one byte failing verify with exit 8.
 import test, { type ExecutionContext } from 'ava';
 import https from 'node:https';
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, stat, truncate } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import S3rver from 's3rver';
+import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ComposeStack, REPO_ROOT, sleep } from './lib/stack.js';
@@ -22,15 +25,15 @@ let stateDir: string;
 let backupDir: string;
 let version = '';
 let stackUp = false;
-const shopper = { token: '', productIds: [] as number[] };
+const shopper = { token: '', email: '', productIds: [] as number[] };
 const INITIAL_STOCK = 1_000_000;
 
 function log(line: string): void {
   console.log(`[pitr e2e] ${line}`);
 }
 
-function shopctl(args: string[], timeoutMs = 600_000): Promise<Cli> {
-  const env = { ...Object.fromEntries(Object.entries(stack.env).filter(([k]) => k !== 'APP_VERSION')), NO_COLOR: '1' };
+function shopctl(args: string[], timeoutMs = 600_000, extraEnv: Record<string, string> = {}): Promise<Cli> {
+  const env = { ...Object.fromEntries(Object.entries(stack.env).filter(([k]) => k !== 'APP_VERSION')), NO_COLOR: '1', ...extraEnv };
   return runShopctl(['-C', REPO_ROOT, '-p', stack.project, '--env-file', envFile, '--state-dir', stateDir, '--backup-dir', backupDir, ...args], env, timeoutMs);
 }
 
@@ -115,6 +118,7 @@ test.serial('WAL archiving and a base backup proven by pg_verifybackup', async (
       shopper.productIds.push(p.json.id ?? 0);
     }
     const user = `pitr_${stack.project.slice(-8)}`;
+    shopper.email = `${user}@example.com`;
     t.is((await api('/auth/register', { method: 'POST', body: { username: user, email: `${user}@example.com`, password: 'pitr-test-password' } })).status, 201);
     shopper.token = (await api('/auth/login', { method: 'POST', body: { username: user, password: 'pitr-test-password' } })).json.access_token ?? '';
 
@@ -307,6 +311,65 @@ test.serial('a lost data volume under 25 orders/s: restore --latest brings back 
     }
     t.is((await api('/health/ready')).status, 200);
     t.true(rpo <= ARCHIVE_TIMEOUT_S + 5, `recovery point ${rpo} s`);
+  });
+});
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) out.push(...(e.isDirectory() ? await filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+  return out;
+}
+
+test.serial('off-host: upload encrypted to an S3-compatible store (no plaintext there); with the local backups and WAL gone, restore --latest fetches them', async (t) => {
+  await timed(t, async () => {
+    const s3dir = join(stack.scratchDir, 's3');
+    await mkdir(s3dir, { recursive: true });
+    const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: s3dir, configureBuckets: [{ name: 'offsite', configs: [] }] });
+    const { port } = (await server.run()) as { port: number };
+    try {
+      const keyFile = join(stack.scratchDir, 'backup.key');
+      await writeFile(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+      const s3 = { BACKUP_S3_BUCKET: 'offsite', BACKUP_S3_PREFIX: 'shop', BACKUP_S3_ENDPOINT: `http://127.0.0.1:${port}`, BACKUP_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', BACKUP_ENCRYPTION_KEY_FILE: keyFile };
+      const b = await shopctl(['--json', 'backup', '--physical', '--upload'], 600_000, s3);
+      t.is(b.exitCode, 0, show(b));
+      const up = (JSON.parse(b.stdout) as { upload: { base: string[]; wal: number } }).upload;
+      t.is(up.base.length >= 1, true);
+      t.true(up.wal > 0);
+      // An order after the upload: its WAL goes up with `backup upload` (the frequent cron line).
+      const marker = await placeOrder(shopper.productIds[3] ?? 1);
+      t.is(marker.status, 201);
+      await switchWal();
+      const u = await shopctl(['backup', 'upload'], 600_000, s3);
+      t.is(u.exitCode, 0, show(u));
+      t.regex(u.stdout, /uploaded \(encrypted\): [1-9]\d* object/);
+
+      for (const f of await filesUnder(s3dir)) {
+        const bytes = await readFile(f);
+        t.false(bytes.includes('CREATE TABLE'), `${f}: CREATE TABLE in the store`);
+        t.false(bytes.includes(shopper.email), `${f}: a customer's e-mail address in the store`);
+      }
+
+      // The local copies are lost: base backups, dumps, and every WAL segment in the archive.
+      for (const f of await readdir(join(backupDir, 'base'))) await rm(join(backupDir, 'base', f), { force: true });
+      t.is((await stack.exec('db', ['sh', '-c', 'find /var/lib/postgresql/wal-archive -type f ! -name "*.history" -delete'], { user: 'postgres' })).exitCode, 0);
+      const r = await shopctl(['--json', 'restore', '--latest', '--yes', '--no-base-backup'], 600_000, s3);
+      t.is(r.exitCode, 0, show(r));
+      const fetched = (JSON.parse(r.stdout) as { plan: { fetched: { base: string | null; wal: number } } }).plan.fetched;
+      t.truthy(fetched.base, 'the base backup came from the store');
+      t.true(fetched.wal > 0, 'WAL came from the store');
+      t.is(Number(await psql(`SELECT count(*) FROM orders WHERE id = ${marker.id}`)), 1, 'the order placed after the base backup is back');
+      t.is((await api('/health/ready')).status, 200);
+
+      // The wrong key: refused as an authentication failure, exit 8.
+      for (const f of await readdir(join(backupDir, 'base'))) await rm(join(backupDir, 'base', f), { force: true });
+      const wrongKey = join(stack.scratchDir, 'wrong.key');
+      await writeFile(wrongKey, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+      const wrong = await shopctl(['restore', '--latest', '--dry-run'], 600_000, { ...s3, BACKUP_ENCRYPTION_KEY_FILE: wrongKey });
+      t.is(wrong.exitCode, 8, show(wrong));
+      t.regex(wrong.stderr, /Authentication failed .* encrypted with another key/);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -9,6 +9,8 @@ import { PG_EXEC_USER } from './postgres.js';
 import { PROJECT_LABEL, SANDBOX_PGDATA, databaseImage, startSandbox, volumeExists, walArchiveVolume, withSandbox, type Sandbox } from './sandbox.js';
 import { describePlan, planRestore, replay, restoreVolumeName, type Replayed, type RestorePlan, type TargetChoice } from './pitr.js';
 import { takeBaseBackup } from './base.js';
+import { fetchForRestore, openStore, type Fetched } from './offsite.js';
+import { progress } from '../output.js';
 
 export interface PitrOptions extends TargetChoice {
   dryRun?: boolean | undefined;
@@ -46,6 +48,27 @@ export async function restoreToPoint(ctx: Context, choice: PitrOptions, ask: (q:
   const archive = await walArchiveVolume(ctx);
   const timeoutMs = (choice.timeout ?? 300) * 1000;
 
+  const store = await openStore(ctx);
+  let fetched: Fetched | undefined;
+  if (store) {
+    try {
+      await ctx.output.tasks(
+        [
+          {
+            title: `Fetch what the backup directory and the WAL archive lack from ${store.label}`,
+            task: async (_c, task) => {
+              fetched = await fetchForRestore(ctx, store, choice, progress(task));
+              task.title = `From ${store.label}: ${fetched.base ? `base backup ${fetched.base}` : 'no base backup needed'}, ${fetched.wal} WAL file(s) (decrypted, authenticated)`;
+            },
+          },
+        ],
+        {},
+      );
+    } finally {
+      store.destroy();
+    }
+  }
+
   const inspector = await startSandbox(ctx, { purpose: 'restore-plan', image, archiveVolume: archive });
   let plan: RestorePlan;
   try {
@@ -61,6 +84,7 @@ export async function restoreToPoint(ctx: Context, choice: PitrOptions, ask: (q:
     wal: { first: plan.walk.first, last: plan.walk.last ?? null, segments: plan.walk.count, timeline: plan.walk.timeline, gap: plan.walk.gap ?? null },
     reachable: { from: plan.from.toISOString(), to: plan.to?.toISOString() ?? null },
     target: plan.targetTime?.toISOString() ?? (plan.immediate ? 'immediate' : 'latest'),
+    fetched: fetched ?? null,
   };
   if (choice.dryRun) return { data: { dryRun: true, plan: planData }, human: `Restore plan (nothing changed):\n${planText}` };
 

@@ -5,6 +5,7 @@ import { positiveInt, seconds } from '../options.js';
 import { ShopctlError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { ask } from '../prompt.js';
+import { progress } from '../output.js';
 import type { RetentionPolicy } from '../state/retention.js';
 import { formatBytes, formatDuration } from '../time.js';
 import { takeBackup, type BackupResult } from '../backup/take.js';
@@ -13,6 +14,9 @@ import { applyBaseRetention, takeBaseBackup, type BaseBackup, type BaseRetention
 import { verifyBackup } from '../backup/verify.js';
 import { keptVolumes, removeVolumes } from '../backup/pitr-restore.js';
 import { parseTargetTime } from '../backup/pitr.js';
+import { applyRemoteRetention, openStore, uploadFromStack, type RemoteRetentionOutcome, type UploadOutcome } from '../backup/offsite.js';
+import type { BackupStore } from '../backup/store.js';
+import type { ListrTask } from 'listr2';
 
 interface BackupCliOptions {
   withRedis?: boolean;
@@ -21,6 +25,54 @@ interface BackupCliOptions {
   keepWeekly?: number;
   keepMonthly?: number;
   timeout?: number;
+  upload?: boolean;
+}
+
+/** The store when this backup uploads (--upload, or BACKUP_UPLOAD=always); opened before the backup so a bad setting fails first. */
+async function uploadTarget(ctx: Context, upload: boolean | undefined): Promise<BackupStore | undefined> {
+  const store = await openStore(ctx, (s) => Boolean(upload) || s.always);
+  if (upload && !store) {
+    throw new ShopctlError('No store to upload to: BACKUP_S3_BUCKET is not set', { exitCode: ExitCode.PREFLIGHT, hint: 'Set BACKUP_S3_BUCKET, BACKUP_ENCRYPTION_KEY_FILE and credentials in the env file (docs/operations.md, "Off-host copies").' });
+  }
+  return store;
+}
+
+interface OffsiteState {
+  upload?: UploadOutcome;
+  remoteRetention?: RemoteRetentionOutcome;
+}
+
+/** The upload (and remote retention) tasks appended to a backup. */
+function offsiteTasks(ctx: Context, store: BackupStore | undefined, policy: RetentionPolicy | undefined, state: OffsiteState): Array<ListrTask<object>> {
+  return [
+    {
+      title: `Upload encrypted copies to ${store?.label ?? ''}`,
+      enabled: () => store !== undefined,
+      task: async (_c, task) => {
+        state.upload = await uploadFromStack(ctx, store as BackupStore, progress(task));
+        task.title = `Uploaded ${state.upload.objects} encrypted object(s), ${formatBytes(state.upload.bytes)} (${state.upload.wal} WAL file(s), ${state.upload.base.length} base backup(s), ${state.upload.dumps.length} dump(s)) to ${store?.label}`;
+      },
+    },
+    {
+      title: 'Apply retention in the store',
+      enabled: () => store !== undefined && policy !== undefined,
+      task: async (_c, task) => {
+        state.remoteRetention = await applyRemoteRetention(store as BackupStore, policy as RetentionPolicy, progress(task));
+        const r = state.remoteRetention;
+        task.title = `Retention in the store: removed ${r.base.removed.length} base backup(s), ${r.dumps.removed.length} dump(s), ${r.walRemoved} WAL file(s)`;
+      },
+    },
+  ];
+}
+
+function offsiteLines(state: OffsiteState): string[] {
+  const lines: string[] = [];
+  if (state.upload) lines.push(`  uploaded (encrypted): ${state.upload.objects} object(s), ${formatBytes(state.upload.bytes)}; ${state.upload.wal} WAL, base ${state.upload.base.join(', ') || 'none new'}, dumps ${state.upload.dumps.join(', ') || 'none new'}`);
+  if (state.remoteRetention) {
+    const r = state.remoteRetention;
+    lines.push(`  store retention: removed base ${r.base.removed.join(', ') || 'none'}; dumps ${r.dumps.removed.join(', ') || 'none'}; ${r.walRemoved} WAL file(s)`);
+  }
+  return lines;
 }
 
 function retentionPolicy(opts: BackupCliOptions): RetentionPolicy | undefined {
@@ -33,8 +85,8 @@ function retentionPolicy(opts: BackupCliOptions): RetentionPolicy | undefined {
 }
 
 /** `backup --physical`: a base backup proven by pg_verifybackup; retention then prunes base backups and the WAL none of them needs. */
-async function physicalBackup(ctx: Context, opts: BackupCliOptions, policy: RetentionPolicy | undefined): Promise<CommandOutcome> {
-  const state: { base?: BaseBackup; retention?: BaseRetentionOutcome } = {};
+async function physicalBackup(ctx: Context, opts: BackupCliOptions, policy: RetentionPolicy | undefined, store: BackupStore | undefined): Promise<CommandOutcome> {
+  const state: { base?: BaseBackup; retention?: BaseRetentionOutcome } & OffsiteState = {};
   await ctx.output.tasks(
     [
       {
@@ -52,6 +104,7 @@ async function physicalBackup(ctx: Context, opts: BackupCliOptions, policy: Rete
           task.title = `Retention: kept ${state.retention.kept.length}, removed ${state.retention.removed.length} base backup(s) and ${state.retention.walRemoved} WAL file(s)`;
         },
       },
+      ...offsiteTasks(ctx, store, policy, state),
     ],
     {},
   );
@@ -64,16 +117,23 @@ async function physicalBackup(ctx: Context, opts: BackupCliOptions, policy: Rete
     `  manifest ${b.stem}.backup_manifest; rows: ${Object.entries(b.meta.rowCounts).map(([t, n]) => `${t} ${n}`).join(', ') || '(no tables)'}`,
   ];
   if (state.retention) lines.push(`  retention: kept ${state.retention.kept.length}, removed ${state.retention.removed.join(', ') || 'none'}; WAL kept from ${state.retention.walKeptFrom ?? '-'}, ${state.retention.walRemoved} file(s) pruned`);
-  return { data: { backup: { ...b.meta, path: b.path }, retention: state.retention ?? null }, human: lines.join('\n') };
+  lines.push(...offsiteLines(state));
+  return { data: { backup: { ...b.meta, path: b.path }, retention: state.retention ?? null, upload: state.upload ?? null, remoteRetention: state.remoteRetention ?? null }, human: lines.join('\n') };
 }
 
 export async function backupCommand(ctx: Context, opts: BackupCliOptions): Promise<CommandOutcome> {
   const policy = retentionPolicy(opts);
-  if (opts.physical) {
-    if (opts.withRedis) throw new ShopctlError('--with-redis goes with a dump backup, not --physical', { exitCode: ExitCode.USAGE });
-    return physicalBackup(ctx, opts, policy);
+  if (opts.physical && opts.withRedis) throw new ShopctlError('--with-redis goes with a dump backup, not --physical', { exitCode: ExitCode.USAGE });
+  const store = await uploadTarget(ctx, opts.upload);
+  try {
+    return opts.physical ? await physicalBackup(ctx, opts, policy, store) : await dumpBackup(ctx, opts, policy, store);
+  } finally {
+    store?.destroy();
   }
-  const state: { result?: BackupResult; retention?: RetentionOutcome } = {};
+}
+
+async function dumpBackup(ctx: Context, opts: BackupCliOptions, policy: RetentionPolicy | undefined, store: BackupStore | undefined): Promise<CommandOutcome> {
+  const state: { result?: BackupResult; retention?: RetentionOutcome } & OffsiteState = {};
   await ctx.output.tasks(
     [
       {
@@ -98,6 +158,7 @@ export async function backupCommand(ctx: Context, opts: BackupCliOptions): Promi
           task.title = `Retention: kept ${state.retention.kept.length}, removed ${state.retention.removed.length}`;
         },
       },
+      ...offsiteTasks(ctx, store, policy, state),
     ],
     {},
   );
@@ -112,8 +173,9 @@ export async function backupCommand(ctx: Context, opts: BackupCliOptions): Promi
   if (state.retention) {
     lines.push(`  retention: kept ${state.retention.kept.length}, removed ${state.retention.removed.length}${state.retention.removed.length ? `: ${state.retention.removed.join(', ')}` : ''}`);
   }
+  lines.push(...offsiteLines(state));
   return {
-    data: { backup: { ...r.meta, path: r.path }, retention: state.retention ?? null },
+    data: { backup: { ...r.meta, path: r.path }, retention: state.retention ?? null, upload: state.upload ?? null, remoteRetention: state.remoteRetention ?? null },
     human: lines.join('\n'),
   };
 }
@@ -155,6 +217,19 @@ export async function pruneVolumesCommand(ctx: Context, opts: { yes?: boolean })
   return { data: { removed: kept.map((k) => k.name) }, human: `Removed ${kept.length} volume(s):\n${list}` };
 }
 
+/** `backup upload`: whatever is not in the store yet (WAL since the last run, backups); meant for a frequent cron line. */
+export async function backupUploadCommand(ctx: Context, opts: BackupCliOptions): Promise<CommandOutcome> {
+  const policy = retentionPolicy(opts);
+  const store = await uploadTarget(ctx, true);
+  const state: OffsiteState = {};
+  try {
+    await ctx.output.tasks(offsiteTasks(ctx, store, policy, state), {});
+  } finally {
+    store?.destroy();
+  }
+  return { data: { upload: state.upload ?? null, remoteRetention: state.remoteRetention ?? null }, human: [`Store ${store?.label}`, ...offsiteLines(state)].join('\n') };
+}
+
 export const backupModule: CommandModule = {
   register(program: Command, run, { example }) {
     const backup = program
@@ -165,6 +240,7 @@ export const backupModule: CommandModule = {
       )
       .option('--physical', 'a base backup (pg_basebackup, proven by pg_verifybackup) into backups/base/; with the WAL archive it restores to any point in time')
       .option('--with-redis', 'also copy a fresh Redis RDB snapshot (BGSAVE)')
+      .option('--upload', 'then copy what the store lacks (base backups, WAL, dumps), encrypted here, to BACKUP_S3_BUCKET; retention applies there too (BACKUP_UPLOAD=always does this on every backup)')
       .option('--keep-daily <n>', 'after the backup, keep the newest backup of each of the last n days', positiveInt('--keep-daily'))
       .option('--keep-weekly <n>', 'keep the newest backup of each of the last n ISO weeks', positiveInt('--keep-weekly'))
       .option('--keep-monthly <n>', 'keep the newest backup of each of the last n months', positiveInt('--keep-monthly'))
@@ -177,7 +253,8 @@ export const backupModule: CommandModule = {
           shopctl backup --physical --keep-daily 7 --keep-weekly 4     # also prunes WAL no kept base backup needs
           shopctl backup verify                                          # restore the newest base backup in a throwaway container and check it
           # crontab: base backup every night at 03:17, verify on Sundays, mail only on failure
-          17 3 * * * cd /srv/shop && shopctl backup --physical --keep-daily 7 --keep-weekly 4 >/dev/null
+          17 3 * * * cd /srv/shop && shopctl backup --physical --upload --keep-daily 7 --keep-weekly 4 >/dev/null
+          */5 * * * * cd /srv/shop && shopctl backup upload >/dev/null      # WAL off the host within minutes
           47 4 * * 0 cd /srv/shop && shopctl backup verify >/dev/null`),
       )
       .action(async (opts: BackupCliOptions, cmd: Command) => run('backup', cmd, (ctx) => backupCommand(ctx, opts)));
@@ -192,6 +269,16 @@ export const backupModule: CommandModule = {
           shopctl backup verify
           shopctl backup verify --latest --json`))
       .action(async (base: string | undefined, opts: VerifyCliOptions, cmd: Command) => run('backup verify', cmd, (ctx) => backupVerifyCommand(ctx, base, opts)));
+    backup
+      .command('upload')
+      .description('Copy what the store lacks (WAL archived since the last run, base backups, dumps) to BACKUP_S3_BUCKET, encrypted on this host with BACKUP_ENCRYPTION_KEY_FILE; with --keep-*, retention in the store too.')
+      .option('--keep-daily <n>', 'then keep the newest backup of each of the last n days in the store', positiveInt('--keep-daily'))
+      .option('--keep-weekly <n>', 'keep the newest backup of each of the last n ISO weeks in the store', positiveInt('--keep-weekly'))
+      .option('--keep-monthly <n>', 'keep the newest backup of each of the last n months in the store', positiveInt('--keep-monthly'))
+      .addHelpText('after', example(`
+          shopctl backup upload
+          */5 * * * * cd /srv/shop && shopctl backup upload >/dev/null`))
+      .action(async (opts: BackupCliOptions, cmd: Command) => run('backup upload', cmd, (ctx) => backupUploadCommand(ctx, opts)));
     backup
       .command('prune-volumes')
       .description('Remove the data volumes restores kept (the data from before each restore, for undo).')

@@ -8,6 +8,10 @@ import { ExitCode } from '../exit-codes.js';
 import { restore } from '../backup/restore.js';
 import { restoreToPoint } from '../backup/pitr-restore.js';
 import { parseTargetTime } from '../backup/pitr.js';
+import { downloadDump, openStore } from '../backup/offsite.js';
+import { progress } from '../output.js';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 interface RestoreCliOptions {
   yes?: boolean;
@@ -19,10 +23,23 @@ interface RestoreCliOptions {
   baseBackup?: boolean;
 }
 
+/** A dump named by file name that is not in the backup directory comes from the store, when one is configured. */
+async function fetchDumpIfMissing(ctx: Context, file: string): Promise<void> {
+  if (file.includes('/') || existsSync(join(ctx.backupDir, file)) || existsSync(resolve(file))) return;
+  const store = await openStore(ctx);
+  if (!store) return;
+  try {
+    await ctx.output.tasks([{ title: `Fetch ${file} from ${store.label}`, task: async (_c, task) => void (await downloadDump(store, ctx.backupDir, file, progress(task))) }], {});
+  } finally {
+    store.destroy();
+  }
+}
+
 export async function restoreCommand(ctx: Context, file: string | undefined, opts: RestoreCliOptions): Promise<CommandOutcome> {
   const pointInTime = opts.latest || opts.toTime !== undefined || opts.base !== undefined;
   if (file && /\.dump$/.test(file)) {
     if (pointInTime || opts.dryRun) throw new ShopctlError('A .dump restores as it is: --latest, --to-time, --base and --dry-run go with base backups', { exitCode: ExitCode.USAGE });
+    await fetchDumpIfMissing(ctx, file);
     return restore(ctx, file, opts, ask);
   }
   if (opts.latest && opts.toTime) throw new ShopctlError('--latest and --to-time exclude each other', { exitCode: ExitCode.USAGE });
@@ -42,7 +59,7 @@ export const restoreModule: CommandModule = {
         'A .dump: check it, take a safety backup, stop the API, restore in one transaction, start the API. ' +
           'A point in time (--latest, --to-time, a base backup): build a new data volume from a base backup and the WAL archive, prove it, then switch the stack to it, keeping the previous data in a volume of its own.',
       )
-      .option('--latest', 'replay the whole WAL archive: everything archived up to now')
+      .option('--latest', 'replay the whole WAL archive: everything archived up to now (with BACKUP_S3_BUCKET set, what is missing here is fetched from the store first)')
       .option('--to-time <iso8601>', 'replay up to this time (ISO 8601 with a zone) and stop there')
       .option('--base <name>', 'start from this base backup (default: the newest one that fits)')
       .option('--dry-run', 'print the base backup, the WAL range and the reachable window; change nothing (a WAL gap fails here)')
