@@ -21,9 +21,9 @@ export async function smokeCheck(ctx: Context, expectVersion: string | undefined
   if (opts.sideBySide && expectVersion) return smokeSideBySide(https, expectVersion, requests);
   let seen: string | null = null;
   for (let i = 0; i < requests; i += 1) {
-    const ready = await request(urlOf(https, 'https', '/health/ready'), { timeoutMs: 5000 });
+    const ready = await getPatiently(https, '/health/ready');
     if (ready.status !== 200) throw new ShopctlError(`Smoke check: GET /health/ready through nginx answered ${ready.status}`, { detail: ready.body.slice(0, 500) });
-    const health = await request(urlOf(https, 'https', '/health'), { timeoutMs: 5000 });
+    const health = await getPatiently(https, '/health');
     const body = jsonBody<{ status?: string; version?: string }>(health);
     if (health.status !== 200) throw new ShopctlError(`Smoke check: GET /health through nginx answered ${health.status}`, { detail: health.body.slice(0, 500) });
     if (expectVersion && body?.version && body.version !== expectVersion) {
@@ -32,6 +32,20 @@ export async function smokeCheck(ctx: Context, expectVersion: string | undefined
     seen = body?.version ?? null;
   }
   return { requests: requests * 2, version: seen };
+}
+
+/**
+ * GET through the proxy; a 503 (the API's "retry shortly": a database check slowed by load, a
+ * pool briefly full) is asked again after its Retry-After, within 10 s: only one that persists
+ * fails the check. Any other status is returned at once.
+ */
+async function getPatiently(https: Address, path: string): Promise<Awaited<ReturnType<typeof request>>> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await request(urlOf(https, 'https', path), { timeoutMs: 5000 });
+    if (r.status !== 503 || Date.now() >= deadline) return r;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 /**
@@ -46,9 +60,9 @@ async function smokeSideBySide(https: Address, expectVersion: string, wanted: nu
   const deadline = Date.now() + 15_000;
   while (fromNew < wanted && (sent < 40 || Date.now() < deadline)) {
     sent += 1;
-    const ready = await request(urlOf(https, 'https', '/health/ready'), { timeoutMs: 5000 });
+    const ready = await getPatiently(https, '/health/ready');
     if (ready.status !== 200) throw new ShopctlError(`Smoke check: GET /health/ready through nginx answered ${ready.status}`, { detail: ready.body.slice(0, 500) });
-    const health = await request(urlOf(https, 'https', '/health'), { timeoutMs: 5000 });
+    const health = await getPatiently(https, '/health');
     if (health.status !== 200) throw new ShopctlError(`Smoke check: GET /health through nginx answered ${health.status}`, { detail: health.body.slice(0, 500) });
     const version = jsonBody<{ version?: string }>(health)?.version;
     if (version === expectVersion) fromNew += 1;
