@@ -76,7 +76,12 @@ async function fingerprint(): Promise<string> {
   return psql("SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM products) || ' products, ' || (SELECT count(*) FROM orders) || ' orders, orders md5 ' || (SELECT md5(coalesce(string_agg(o::text, '|' ORDER BY o.id), '')) FROM orders o)");
 }
 
-function underLoad(label: string, action: () => Promise<Cli>, rate?: number): ReturnType<typeof runUnderLoad<Cli>> {
+// 35 requests/s per client kind under swarm, not 52: on CI's 2-core machine the swarm stack (3
+// replicas, per-request upstream connections, monitoring) is saturated near 150 requests/s, and
+// swarm then rolls a healthy update back because health checks time out (clients still saw zero
+// failures). The Compose suite runs at 52 each.
+const SWARM_RATE_PER_CLIENT = 35;
+function underLoad(label: string, action: () => Promise<Cli>, rate = SWARM_RATE_PER_CLIENT * 3): ReturnType<typeof runUnderLoad<Cli>> {
   return runUnderLoad({ port: ports.https, label, fixtures: load, action, log, rate });
 }
 
@@ -263,7 +268,7 @@ test.serial('a new version rolls out under >= 100 requests/s with zero failed re
     t.is(r.exitCode, 0, show(r));
     t.regex(r.stdout, /swarm replaced the api tasks one by one \(start-first\), from shop-api:.*-v1, 3 running/);
     t.regex(r.stdout, /rolling update: .* \(update completed\)/);
-    everyClientSucceeded(t, clients, undefined, slow);
+    everyClientSucceeded(t, clients, SWARM_RATE_PER_CLIENT * 0.95, slow);
     const tasks = await apiTasks();
     t.deepEqual(tasks.map((x) => `${x.image} ${x.state}`), Array(3).fill(`${API_IMAGE}:${v.two} running`));
     t.is((await api('/health')).json.version, v.two);
@@ -277,7 +282,7 @@ test.serial('a version whose health check fails: swarm rolls back by itself, sho
     t.regex(r.stderr, new RegExp(`${v.broken} failed: swarm rolled ${STACK}_api back: update rolled back due to failure`));
     t.regex(r.stderr, /health check output:[\s\S]*e2e: this version is broken on purpose/);
     t.regex(r.stderr, /previous version \(shop-api:.*-v2\) kept serving throughout/);
-    everyClientSucceeded(t, clients, undefined, slow);
+    everyClientSucceeded(t, clients, SWARM_RATE_PER_CLIENT * 0.95, slow);
     const tasks = await apiTasks();
     t.deepEqual(tasks.map((x) => `${x.image} ${x.state}`), Array(3).fill(`${API_IMAGE}:${v.two} running`));
     t.is((await api('/health')).json.version, v.two);
@@ -292,7 +297,7 @@ test.serial('shopctl rollback: back to the previous release through the same rol
     const { r, clients, slow } = await underLoad('rollback v2 -> v1', () => shopctl(['rollback']));
     t.is(r.exitCode, 0, show(r));
     t.regex(r.stdout, new RegExp(`Rolled back production from ${v.two} to ${v.one}`));
-    everyClientSucceeded(t, clients, undefined, slow);
+    everyClientSucceeded(t, clients, SWARM_RATE_PER_CLIENT * 0.95, slow);
     t.is((await api('/health')).json.version, v.one);
   });
 });
