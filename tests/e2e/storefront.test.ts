@@ -20,6 +20,20 @@ let browser: Browser;
 let client: H2Client;
 const perf: Record<string, unknown> = {};
 
+
+/**
+ * Waits until the sort control shows `value`, polling from the test: page.waitForFunction would
+ * poll with eval() inside the page, which the storefront's CSP (script-src 'self') refuses.
+ */
+async function sortIs(page: import('playwright-core').Page, value: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if ((await page.locator('#sort').inputValue()) === value) return;
+    if (Date.now() > deadline) throw new Error(`#sort is still not "${value}" after 15 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 test.before(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   mkdirSync(SHOTS, { recursive: true });
@@ -261,11 +275,11 @@ test.serial("a shopper's whole journey: search, filter, product, sign up, cart, 
   // Back and forward walk the filters; a shared link shows the same list.
   await page.goBack();
   await page.waitForURL((u) => !/sort=price/.test(u.hash) && /in_stock=true/.test(u.hash));
-  await page.waitForFunction(`document.getElementById('sort').value === '-created_at'`);
+  await sortIs(page, '-created_at');
   t.true(await page.getByLabel('In stock only').isChecked(), 'back: still in stock only');
   await page.goForward();
   await page.waitForURL(filtered);
-  await page.waitForFunction(`document.getElementById('sort').value === 'price'`);
+  await sortIs(page, 'price');
   const shared = await Tab.open();
   await shared.page.goto(filtered);
   await shared.page.getByRole('heading', { level: 1, name: 'Books' }).waitFor();
