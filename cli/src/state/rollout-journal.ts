@@ -27,15 +27,20 @@ export async function writeJournal(path: string, entry: Pick<RolloutJournal, 'ph
   await writeFileAtomic(path, `${JSON.stringify(journal, null, 2)}\n`, 0o600);
 }
 
-/** The journal a run left, or undefined; one that cannot be read is an error that says what to do. */
-export async function readJournal(path: string): Promise<RolloutJournal | undefined> {
-  let raw: string;
+/** A file's text, or undefined when it does not exist. */
+async function readIfThere(path: string): Promise<string | undefined> {
   try {
-    raw = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/** The journal a run left, or undefined; one that cannot be read is an error that says what to do. */
+export async function readJournal(path: string): Promise<RolloutJournal | undefined> {
+  const raw = await readIfThere(path);
+  if (raw === undefined) return undefined;
   try {
     const j = JSON.parse(raw) as RolloutJournal;
     if ((j.phase === 'start' || j.phase === 'retire') && Array.isArray(j.oldIds) && Array.isArray(j.newIds) && typeof j.pid === 'number') return j;
@@ -88,13 +93,8 @@ export async function writePaused(path: string, ids: readonly string[], env: Env
 }
 
 export async function readPaused(path: string): Promise<PausedJournal | undefined> {
-  let raw: string;
-  try {
-    raw = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const raw = await readIfThere(path);
+  if (raw === undefined) return undefined;
   try {
     const j = JSON.parse(raw) as PausedJournal;
     if (Array.isArray(j.ids) && typeof j.pid === 'number') return j;
