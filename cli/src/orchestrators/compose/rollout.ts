@@ -141,7 +141,17 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
       plan: () => (now.names.length ? undefined : `docker compose up (api x${plannedReplicas()}), wait until every service is healthy`),
       run: async (task) => {
         const docker = await ctx.docker();
-        await runChecked(up(await ctx.compose(), { noBuild: true, scale: { [SERVICES.api]: state.replicas } }), 'docker compose up', { ...runOpts, exitCode: ExitCode.UNHEALTHY });
+        try {
+          await runChecked(up(await ctx.compose(), { noBuild: true, scale: { [SERVICES.api]: state.replicas } }), 'docker compose up', { ...runOpts, exitCode: ExitCode.UNHEALTHY });
+        } catch (err) {
+          // Compose names only the container id of a one-shot that exited non-zero: say which
+          // service it was and what it printed.
+          if (!isShopctlError(err)) throw err;
+          const exited = (await findContainers(docker, ctx.projectName, { all: true }).catch(() => [])).filter((c) => c.State === 'exited' && !/exited \(0\)/i.test(c.Status));
+          if (!exited.length) throw err;
+          const why = await Promise.all(exited.map((c) => describeFailure(docker, c.Id, 15)));
+          throw new ShopctlError(err.message, { exitCode: err.exitCode, detail: [err.detail, ...why].filter(Boolean).join('\n'), hint: err.hint, details: err.details });
+        }
         const ids = (await findContainers(docker, ctx.projectName, { all: true })).map((c) => c.Id);
         state.newIds = (await apiContainers(true)).map((c) => c.Id);
         if (state.newIds[0]) state.reportedVersion = appVersionOf(await inspectContainer(docker, state.newIds[0]));
