@@ -147,9 +147,10 @@ export function composeRollout(ctx: Context, opts: RolloutOptions, now: { names:
           // Compose names only the container id of a one-shot that exited non-zero: say which
           // service it was and what it printed.
           if (!isShopctlError(err)) throw err;
-          const exited = (await findContainers(docker, ctx.projectName, { all: true }).catch(() => [])).filter((c) => c.State === 'exited' && !/exited \(0\)/i.test(c.Status));
-          if (!exited.length) throw err;
-          const why = await Promise.all(exited.map((c) => describeFailure(docker, c.Id, 15)));
+          const stopped = (await findContainers(docker, ctx.projectName, { all: true }).catch(() => [])).filter((c) => c.State === 'exited');
+          const failed = (await Promise.all(stopped.map((c) => inspectContainer(docker, c.Id).catch(() => undefined)))).filter((i) => i !== undefined && i.State.ExitCode !== 0);
+          if (!failed.length) throw err;
+          const why = await Promise.all(failed.map((i) => describeFailure(docker, i!.Id, 15)));
           throw new ShopctlError(err.message, { exitCode: err.exitCode, detail: [err.detail, ...why].filter(Boolean).join('\n'), hint: err.hint, details: err.details });
         }
         const ids = (await findContainers(docker, ctx.projectName, { all: true })).map((c) => c.Id);
