@@ -123,12 +123,14 @@ test.serial('every service reports healthy (the one-shot tls and storefront help
   t.deepEqual([...seen].sort(), services);
 });
 
-test.serial('the API image: at most 40 MB above its base, non-root, node health check, labels, nothing but runtime files', async (t) => {
+test.serial('the API image: at most 40 MB above its base, non-root, a health check that tells ready from down, labels, nothing but runtime files', async (t) => {
   const image = await stack.docker.getImage(stack.apiImage).inspect();
   t.is(image.Config.User, '1000:1000');
   t.is((image.Config as { StopSignal?: string }).StopSignal, 'SIGTERM');
-  t.true((image.Config.Healthcheck?.Test ?? []).some((part) => part.includes('/health/ready')), 'HEALTHCHECK on /health/ready');
-  t.is(image.Config.Healthcheck?.Test?.[1], 'node', 'the health check runs node itself');
+  t.deepEqual(image.Config.Healthcheck?.Test, ['CMD', 'sh', '/app/healthcheck.sh'], 'HEALTHCHECK runs the probe script');
+  // The probe tells a ready API from one that does not answer (a port nothing listens on).
+  t.is((await stack.exec('api', ['sh', '/app/healthcheck.sh'])).exitCode, 0, 'the probe passes against the ready API');
+  t.not((await stack.exec('api', ['sh', '/app/healthcheck.sh'], { env: { PORT: '1' } })).exitCode, 0, 'the probe fails where nothing answers');
   t.like(image.Config.Labels, {
     'org.opencontainers.image.version': stack.env.APP_VERSION,
     'org.opencontainers.image.revision': stack.env.GIT_SHA,
@@ -153,8 +155,9 @@ test.serial('the API image: at most 40 MB above its base, non-root, node health 
     { reject: false },
   );
   t.is(contents.exitCode, 0, contents.stderr);
-  // storefront/: the built web pages (no maps or sources) that the storefront service copies for Nginx.
-  t.deepEqual(contents.stdout.trim().split('\n').sort(), ['api', 'database', 'node_modules', 'storefront'], 'no maps, sources, tests or dev tools');
+  // storefront/: the built web pages (no maps or sources) that the storefront service copies for Nginx;
+  // healthcheck.sh: the HEALTHCHECK's probe.
+  t.deepEqual(contents.stdout.trim().split('\n').sort(), ['api', 'database', 'healthcheck.sh', 'node_modules', 'storefront'], 'no maps, sources, tests or dev tools');
 });
 
 test.serial('https /health through Nginx answers 200 over HTTP/2 with the development certificate', async (t) => {

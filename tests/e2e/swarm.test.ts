@@ -76,11 +76,11 @@ async function fingerprint(): Promise<string> {
   return psql("SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM products) || ' products, ' || (SELECT count(*) FROM orders) || ' orders, orders md5 ' || (SELECT md5(coalesce(string_agg(o::text, '|' ORDER BY o.id), '')) FROM orders o)");
 }
 
-// 35 requests/s per client kind under swarm, not 52: on CI's 2-core machine the swarm stack (3
-// replicas, per-request upstream connections, monitoring) is saturated near 150 requests/s, and
-// swarm then rolls a healthy update back because health checks time out (clients still saw zero
-// failures). The Compose suite runs at 52 each.
-const SWARM_RATE_PER_CLIENT = 35;
+// 52 requests/s per client kind (h2, h1 keep-alive, h1 new connection), as the Compose suite.
+// It was 35 while the API's health probe was `node -e` (~0.1 s of CPU each, every 3 s in each
+// of 3 replicas): on a saturated 2-core machine probes timed out and swarm rolled a healthy
+// update back. config/api/healthcheck.sh now probes with wget or bash.
+const SWARM_RATE_PER_CLIENT = 52;
 function underLoad(label: string, action: () => Promise<Cli>, rate = SWARM_RATE_PER_CLIENT * 3): ReturnType<typeof runUnderLoad<Cli>> {
   return runUnderLoad({ port: ports.https, label, fixtures: load, action, log, rate });
 }
