@@ -7,6 +7,14 @@
 // ships (cpus, mem_limit); only the per-client rate limits are set out of reach, since a
 // benchmark is one client. wrk when installed (as the numbers in README), else autocannon.
 //
+// Two routes to nginx, each measured in every round:
+//   - published: https://127.0.0.1:<HTTPS_PORT>, as a browser on the host would. A connection to
+//     a published port from the host itself goes through docker-proxy, a userland copy of every
+//     byte that took ~45 % of a core here, on the same cores as everything measured;
+//   - direct: the proxy container's address on the frontend network (port 8443), the kernel path
+//     that clients from other machines take (published ports are DNAT rules for them).
+// BENCH_ROUTES=published (or direct) measures one only.
+//
 //   BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_CONNECTIONS=50 npm run bench:stack
 //   BENCH_KEEP=1 keeps the stack (prints its project name).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -77,6 +85,13 @@ async function main(): Promise<void> {
     services: ['db', 'cache', 'tls', 'storefront', 'api', 'proxy'],
   });
   const keep = process.env.BENCH_KEEP === '1';
+  // Ctrl-C (or a CI timeout's SIGTERM) removes the stack too, by its project label.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench:stack: ${signal}: removing ${stack.project} ...\n`);
+      void (keep ? Promise.resolve() : stack.destroy()).finally(() => process.exit(130));
+    });
+  }
   try {
     process.stderr.write(`bench:stack: building and starting ${stack.project} ...\n`);
     await stack.build(['api']);
@@ -90,27 +105,42 @@ async function main(): Promise<void> {
     const copy = await get(`${base}${STATIC}`);
     if (!copy.equals(body)) throw new Error('the static copy differs from the API answer');
 
+    const proxy = await stack.container('proxy');
+    const frontend = Object.entries(proxy.NetworkSettings.Networks).find(([name]) => name.endsWith('_frontend'))?.[1]?.IPAddress;
+    const wanted = (process.env.BENCH_ROUTES ?? 'published,direct').split(',');
+    const routes = [
+      { name: 'published', base },
+      ...(frontend ? [{ name: 'direct', base: `https://${frontend}:8443` }] : []),
+    ].filter((r) => wanted.includes(r.name));
+    for (const route of routes) if (!(await get(`${route.base}${STATIC}`)).equals(body)) throw new Error(`${route.name}: the static copy differs`);
+
     const tool = hasWrk ? `wrk -t2 -c${CONNECTIONS}` : `autocannon -c ${CONNECTIONS}`;
     console.log(`bench:stack: ${body.length} bytes of GET ${PATH}, ${tool}, HTTPS keep-alive, ${ROUNDS} alternated rounds of ${DURATION} s (after ${WARMUP} s warm-up each)`);
-    const rows: Array<{ round: number; proxied: Result; static: Result }> = [];
+    console.log(`routes: ${routes.map((r) => `${r.name} ${r.base}`).join(', ')}`);
+    const rows: Array<{ round: number; route: string; proxied: Result; static: Result }> = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      await measure(`${base}${PATH}`, WARMUP);
-      const proxied = await measure(`${base}${PATH}`, DURATION);
-      await measure(`${base}${STATIC}`, WARMUP);
-      const stat = await measure(`${base}${STATIC}`, DURATION);
-      rows.push({ round, proxied, static: stat });
-      console.log(
-        `round ${round}: proxied ${proxied.rps.toFixed(0)} req/s (p50 ${proxied.p50.toFixed(2)} ms, p99 ${proxied.p99.toFixed(2)} ms, ${proxied.errors} errors)` +
-          ` | static ${stat.rps.toFixed(0)} req/s (p50 ${stat.p50.toFixed(2)} ms, p99 ${stat.p99.toFixed(2)} ms, ${stat.errors} errors)` +
-          ` | ratio ${(proxied.rps / stat.rps).toFixed(2)}`,
-      );
+      for (const route of routes) {
+        await measure(`${route.base}${PATH}`, WARMUP);
+        const proxied = await measure(`${route.base}${PATH}`, DURATION);
+        await measure(`${route.base}${STATIC}`, WARMUP);
+        const stat = await measure(`${route.base}${STATIC}`, DURATION);
+        rows.push({ round, route: route.name, proxied, static: stat });
+        console.log(
+          `round ${round} ${route.name.padEnd(9)}: proxied ${proxied.rps.toFixed(0)} req/s (p50 ${proxied.p50.toFixed(2)} ms, p99 ${proxied.p99.toFixed(2)} ms, ${proxied.errors} errors)` +
+            ` | static ${stat.rps.toFixed(0)} req/s (p50 ${stat.p50.toFixed(2)} ms, p99 ${stat.p99.toFixed(2)} ms, ${stat.errors} errors)` +
+            ` | ratio ${(proxied.rps / stat.rps).toFixed(2)}`,
+        );
+      }
     }
-    const m = (pick: (r: (typeof rows)[number]) => number) => median(rows.map(pick));
-    console.log('');
-    console.log('                 req/s     p50 ms   p99 ms');
-    console.log(`proxied (API)  ${m((r) => r.proxied.rps).toFixed(0).padStart(7)}   ${m((r) => r.proxied.p50).toFixed(2).padStart(7)}  ${m((r) => r.proxied.p99).toFixed(2).padStart(7)}`);
-    console.log(`static (nginx) ${m((r) => r.static.rps).toFixed(0).padStart(7)}   ${m((r) => r.static.p50).toFixed(2).padStart(7)}  ${m((r) => r.static.p99).toFixed(2).padStart(7)}`);
-    console.log(`median ratio proxied/static: throughput ${m((r) => r.proxied.rps / r.static.rps).toFixed(2)} (target >= 0.70), p99 ${m((r) => r.proxied.p99 / r.static.p99).toFixed(2)}x (aim <= 1.5x)`);
+    for (const route of routes) {
+      const mine = rows.filter((r) => r.route === route.name);
+      const m = (pick: (r: (typeof rows)[number]) => number) => median(mine.map(pick));
+      console.log('');
+      console.log(`${route.name} (medians)  req/s     p50 ms   p99 ms`);
+      console.log(`proxied (API)     ${m((r) => r.proxied.rps).toFixed(0).padStart(7)}   ${m((r) => r.proxied.p50).toFixed(2).padStart(7)}  ${m((r) => r.proxied.p99).toFixed(2).padStart(7)}`);
+      console.log(`static (nginx)    ${m((r) => r.static.rps).toFixed(0).padStart(7)}   ${m((r) => r.static.p50).toFixed(2).padStart(7)}  ${m((r) => r.static.p99).toFixed(2).padStart(7)}`);
+      console.log(`${route.name}: median ratio proxied/static: throughput ${m((r) => r.proxied.rps / r.static.rps).toFixed(2)} (target >= 0.70), p99 ${m((r) => r.proxied.p99 / r.static.p99).toFixed(2)}x (aim <= 1.5x)`);
+    }
   } finally {
     if (keep) process.stderr.write(`bench:stack: kept ${stack.project} (HTTPS port ${stack.httpsPort})\n`);
     else await stack.destroy();
