@@ -142,7 +142,10 @@ async function main(): Promise<void> {
       console.log(`${route.name}: median ratio proxied/static: throughput ${m((r) => r.proxied.rps / r.static.rps).toFixed(2)} (target >= 0.70), p99 ${m((r) => r.proxied.p99 / r.static.p99).toFixed(2)}x (aim <= 1.5x)`);
     }
   } finally {
-    if (keep) process.stderr.write(`bench:stack: kept ${stack.project} (HTTPS port ${stack.httpsPort})\n`);
+    if (keep) {
+      stack.keepAfterExit();
+      process.stderr.write(`bench:stack: kept ${stack.project} (HTTPS port ${stack.httpsPort}); remove it by its label com.docker.compose.project=${stack.project}\n`);
+    }
     else await stack.destroy();
   }
 }

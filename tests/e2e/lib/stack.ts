@@ -265,6 +265,11 @@ export class ComposeStack {
   }
 
   /** Removes everything of this project (containers, networks, volumes, its image tag); never throws. */
+  /** Leaves the stack running when this process ends (no removal at exit): for debugging and BENCH_KEEP. */
+  keepAfterExit(): void {
+    process.removeListener('exit', this.exitHook);
+  }
+
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
