@@ -149,6 +149,33 @@ test.serial('first deploy on an empty host builds, brings the stack up and recor
   });
 });
 
+test.serial('a first deploy stopped by a failed one-shot names it, with its exit code and last log lines', async (t) => {
+  await timed(t, async () => {
+    // A project of its own on an empty host, whose certs/ holds a certificate without its key:
+    // the `tls` one-shot exits 1 and Compose reports only "Container <id> exited with code 1".
+    const other = await ComposeStack.create({ prefix: 'e2e-oneshot' });
+    try {
+      const certs = other.env.TLS_CERT_DIR ?? join(other.scratchDir, 'certs');
+      await mkdir(certs, { recursive: true });
+      await writeFile(join(certs, 'tls.crt'), 'not a certificate\n');
+      const otherEnv = join(other.scratchDir, 'shop.env');
+      const lines = Object.entries(other.env)
+        .filter(([k]) => !/^(PATH|HOME|USER|TMPDIR|LANG|APP_VERSION)$/.test(k) && !k.startsWith('DOCKER_'))
+        .map(([k, val]) => `${k}=${val}`);
+      await writeFile(otherEnv, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
+      const env = { ...Object.fromEntries(Object.entries(other.env).filter(([k]) => k !== 'APP_VERSION')), NO_COLOR: '1' };
+      const r = await runShopctl(['-C', REPO_ROOT, '-p', other.project, '--env-file', otherEnv, '--state-dir', join(other.scratchDir, 'state'), 'deploy', 'development', v.one, '--local', '--timeout', '120'], env, 300_000);
+      t.not(r.exitCode, 0, show(r));
+      t.regex(r.stderr, /docker compose up failed/);
+      // The service by name, its exit code and what it said.
+      t.regex(r.stderr, new RegExp(`${other.project}[_-]tls[_-]1 \\([0-9a-f]{12}, image [^)]+\\) is exited\\nexit code 1`));
+      t.regex(r.stderr, /tls: certs\/ needs both tls\.crt and tls\.key/);
+    } finally {
+      await other.destroy();
+    }
+  });
+});
+
 test.serial('deploy a new version under load: zero failed requests', async (t) => {
   await timed(t, async () => {
     const before = (await apiContainers()).map((c) => c.Id);
