@@ -113,7 +113,7 @@ export class Context {
   private flavourPromise: Promise<ComposeFlavour> | undefined;
   private readonly models = new Map<string, Promise<ComposeModel>>();
 
-  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'flavour' | 'display' | 'orchestrator'> & { orchestrator: OrchestratorKind; create?: ((ctx: Context) => Orchestrator) | undefined }) {
+  private constructor(fields: Omit<Context, 'docker' | 'engine' | 'compose' | 'composeModel' | 'statePath' | 'cleanupSignal' | 'flavour' | 'display' | 'orchestrator'> & { orchestrator: OrchestratorKind; create?: ((ctx: Context) => Orchestrator) | undefined }) {
     this.projectDir = fields.projectDir;
     this.envFile = fields.envFile;
     this.envFileExists = fields.envFileExists;
@@ -200,6 +200,14 @@ export class Context {
   display(path: string): string {
     const rel = relative(this.projectDir, path);
     return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+  }
+
+  /**
+   * The signal for a wait that undoes part of this run (starting again what it stopped): none once
+   * the run was interrupted, so that the clean-up runs to its end (a second Ctrl-C exits at once).
+   */
+  get cleanupSignal(): AbortSignal | undefined {
+    return this.signal.aborted ? undefined : this.signal;
   }
 
   statePath(...parts: string[]): string {

@@ -31,9 +31,17 @@ function log(line: string): void {
 }
 
 /** The environment shopctl runs with: what an operator's shell has (engine, image overrides). */
-function cliEnv(): Record<string, string> {
-  const env = Object.fromEntries(Object.entries(stack.env).filter(([k]) => k !== 'APP_VERSION'));
+function cliEnv(of: ComposeStack = stack): Record<string, string> {
+  const env = Object.fromEntries(Object.entries(of.env).filter(([k]) => k !== 'APP_VERSION'));
   return { ...env, NO_COLOR: '1' };
+}
+
+/** A development env file with the stack's settings (ports, passwords, folders), as `shopctl init` would write one. */
+async function writeEnvFile(of: ComposeStack, path: string): Promise<void> {
+  const lines = Object.entries(of.env)
+    .filter(([k]) => !/^(PATH|HOME|USER|TMPDIR|LANG|APP_VERSION)$/.test(k) && !k.startsWith('DOCKER_'))
+    .map(([k, val]) => `${k}=${val}`);
+  await writeFile(path, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
 }
 
 function cliArgs(args: string[]): string[] {
@@ -106,10 +114,7 @@ test.before(async () => {
   await mkdir(join(backupDir, 'metrics'), { recursive: true });
   await mkdir(stack.env.TLS_CERT_DIR ?? join(stack.scratchDir, 'certs'), { recursive: true });
   envFile = join(stack.scratchDir, 'shop.env');
-  const lines = Object.entries(stack.env)
-    .filter(([k]) => !/^(PATH|HOME|USER|TMPDIR|LANG|APP_VERSION)$/.test(k) && !k.startsWith('DOCKER_'))
-    .map(([k, val]) => `${k}=${val}`);
-  await writeFile(envFile, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
+  await writeEnvFile(stack, envFile);
 });
 
 test.after.always(async () => {
@@ -159,12 +164,8 @@ test.serial('a first deploy stopped by a failed one-shot names it, with its exit
       await mkdir(certs, { recursive: true });
       await writeFile(join(certs, 'tls.crt'), 'not a certificate\n');
       const otherEnv = join(other.scratchDir, 'shop.env');
-      const lines = Object.entries(other.env)
-        .filter(([k]) => !/^(PATH|HOME|USER|TMPDIR|LANG|APP_VERSION)$/.test(k) && !k.startsWith('DOCKER_'))
-        .map(([k, val]) => `${k}=${val}`);
-      await writeFile(otherEnv, `ENVIRONMENT=development\n${lines.join('\n')}\n`, { mode: 0o600 });
-      const env = { ...Object.fromEntries(Object.entries(other.env).filter(([k]) => k !== 'APP_VERSION')), NO_COLOR: '1' };
-      const r = await runShopctl(['-C', REPO_ROOT, '-p', other.project, '--env-file', otherEnv, '--state-dir', join(other.scratchDir, 'state'), 'deploy', 'development', v.one, '--local', '--timeout', '120'], env, 300_000);
+      await writeEnvFile(other, otherEnv);
+      const r = await runShopctl(['-C', REPO_ROOT, '-p', other.project, '--env-file', otherEnv, '--state-dir', join(other.scratchDir, 'state'), 'deploy', 'development', v.one, '--local', '--timeout', '120'], cliEnv(other), 300_000);
       t.not(r.exitCode, 0, show(r));
       t.regex(r.stderr, /docker compose up failed/);
       // The service by name, its exit code and what it said.

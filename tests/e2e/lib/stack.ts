@@ -264,12 +264,12 @@ export class ComposeStack {
     await this.composeOk(['down', '--remove-orphans', '--timeout', '30', ...(opts.volumes ? ['--volumes'] : [])], { timeoutMs: 180_000 });
   }
 
-  /** Removes everything of this project (containers, networks, volumes, its image tag); never throws. */
   /** Leaves the stack running when this process ends (no removal at exit): for debugging and BENCH_KEEP. */
   keepAfterExit(): void {
     process.removeListener('exit', this.exitHook);
   }
 
+  /** Removes everything of this project (containers, networks, volumes, its image tag); never throws. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;

@@ -131,9 +131,7 @@ export class ComposeOrchestrator implements Orchestrator {
         if (stopped.length === 0) return;
         await startContainers(docker, stopped);
         // Ready again, they take nginx's socket slots back by themselves (nothing else serves).
-        // After Ctrl-C this start is the clean-up: it waits for health all the same, so that the
-        // run ends with the API serving (a second Ctrl-C exits at once).
-        await waitHealthy(docker, stopped, { timeoutMs, signal: ctx.signal.aborted ? undefined : ctx.signal });
+        await waitHealthy(docker, stopped, { timeoutMs, signal: ctx.cleanupSignal });
         await clearJournal(journal);
       },
     };
@@ -153,7 +151,7 @@ export class ComposeOrchestrator implements Orchestrator {
       if (r.exitCode !== 0) throw new ShopctlError(`Starting ${service} failed (exit code ${r.exitCode})`, { detail: lastLines(`${r.stderr}\n${r.stdout}`, 15) });
       ids = (await this.containers(service)).map((c) => c.Id);
     }
-    await waitHealthy(await ctx.docker(), ids, { timeoutMs, signal: ctx.signal.aborted ? undefined : ctx.signal });
+    await waitHealthy(await ctx.docker(), ids, { timeoutMs, signal: ctx.cleanupSignal });
   }
 
   status() {

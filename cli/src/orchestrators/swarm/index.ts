@@ -175,8 +175,7 @@ export class SwarmOrchestrator implements Orchestrator {
         if (!found || replicas === undefined) return;
         // Back to the replicas it had; new tasks join nginx's DNS answers once healthy.
         await scaleService(docker, found.ID, replicas);
-        // After Ctrl-C this is the clean-up: it waits all the same (a second Ctrl-C exits at once).
-        await waitReplicas(docker, found.ID, replicas, { timeoutMs, signal: ctx.signal.aborted ? undefined : ctx.signal });
+        await waitReplicas(docker, found.ID, replicas, { timeoutMs, signal: ctx.cleanupSignal });
       },
     };
   }
