@@ -17,6 +17,7 @@
 //
 //   BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_CONNECTIONS=50 npm run bench:stack
 //   BENCH_KEEP=1 keeps the stack (prints its project name).
+//   ACCESS_LOG_READS=info: the API logs every successful read as well (the stacks ship debug).
 import { execFileSync, spawnSync } from 'node:child_process';
 import https from 'node:https';
 import { ComposeStack } from '../tests/e2e/lib/stack.js';
@@ -81,7 +82,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const stack = await ComposeStack.create({
     prefix: 'bench-stack',
-    env: { PROXY_RATE_LIMIT: '1000000r/s', PROXY_CONN_LIMIT: '50000', RATE_LIMIT_PER_MINUTE: '100000000' },
+    env: {
+      PROXY_RATE_LIMIT: '1000000r/s',
+      PROXY_CONN_LIMIT: '50000',
+      RATE_LIMIT_PER_MINUTE: '100000000',
+      // For comparison only: ACCESS_LOG_READS=info npm run bench:stack (the API logs every read too).
+      ...(process.env.ACCESS_LOG_READS ? { ACCESS_LOG_READS: process.env.ACCESS_LOG_READS } : {}),
+    },
     services: ['db', 'cache', 'tls', 'storefront', 'api', 'proxy'],
   });
   const keep = process.env.BENCH_KEEP === '1';

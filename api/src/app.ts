@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps): App {
     body: [requireJsonBody() as AppMiddleware, bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', jsonStrict: true, encoding: 'utf-8' }) as AppMiddleware],
   });
 
-  koa.use(errorMiddleware(logger, metrics, deps.accessLog));
+  koa.use(errorMiddleware(logger, metrics, deps.accessLog, { reads: config.accessLogReads }));
   koa.use(authenticate(services.auth, config.apiSecretKey) as never);
   koa.use(globalRateLimit(deps.limiters.global, metrics, logger) as never);
   koa.use(router as never);

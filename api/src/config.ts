@@ -21,6 +21,11 @@ export interface Config {
   readonly rateLimitAuthPerMinute: number;
   readonly rateLimitPerMinute: number;
   readonly trustProxy: boolean;
+  /**
+   * The level of the access line of a successful, quick read (GET or HEAD, status < 400, < 1 s):
+   * `info`, or `debug` where an edge (the stacks' nginx) already logs every request with its id.
+   */
+  readonly accessLogReads: 'info' | 'debug';
   readonly shutdownTimeoutMs: number;
   /** Where nginx finds this replica: socket slots in this folder (docs/stack.md); unset: TCP only. */
   readonly socketDir: string | undefined;
@@ -125,6 +130,15 @@ const envSchema = z.object({
   RATE_LIMIT_AUTH_PER_MINUTE: intIn('RATE_LIMIT_AUTH_PER_MINUTE', 0, 1_000_000, 10),
   RATE_LIMIT_PER_MINUTE: intIn('RATE_LIMIT_PER_MINUTE', 0, 100_000_000, 600),
   TRUST_PROXY: bool('TRUST_PROXY'),
+  ACCESS_LOG_READS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const s = v === undefined || v === '' ? 'info' : v.toLowerCase();
+      if (s === 'info' || s === 'debug') return s as 'info' | 'debug';
+      ctx.addIssue({ code: 'custom', message: `ACCESS_LOG_READS must be info or debug, got "${v}"` });
+      return z.NEVER;
+    }),
   SHUTDOWN_TIMEOUT_MS: intIn('SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
   MIGRATE_ON_START: bool('MIGRATE_ON_START'),
   SEED_SAMPLE_DATA: bool('SEED_SAMPLE_DATA'),
@@ -291,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, purpose: Config
     rateLimitAuthPerMinute: e.RATE_LIMIT_AUTH_PER_MINUTE,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
+    accessLogReads: e.ACCESS_LOG_READS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     socketDir: e.API_SOCKET_DIR?.trim() || undefined,
     socketSlots: e.API_SOCKET_SLOTS,

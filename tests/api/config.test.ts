@@ -33,6 +33,7 @@ test('defaults match the documented table, and the result is frozen', (t) => {
     rateLimitAuthPerMinute: 10,
     rateLimitPerMinute: 600,
     trustProxy: false,
+    accessLogReads: 'info',
     shutdownTimeoutMs: 10000,
     migrateOnStart: false,
     seedSampleData: false,
@@ -46,8 +47,9 @@ test('defaults match the documented table, and the result is frozen', (t) => {
 });
 
 test('every problem is reported at once, one clear line each', (t) => {
-  const p = problems({ PORT: 'x', ENVIRONMENT: 'staging', LOG_LEVEL: 'loud', RATE_LIMIT_PER_MINUTE: '-1', TRUST_PROXY: 'maybe' });
-  t.is(p.length, 8, p.join('\n'));
+  const p = problems({ PORT: 'x', ENVIRONMENT: 'staging', LOG_LEVEL: 'loud', RATE_LIMIT_PER_MINUTE: '-1', TRUST_PROXY: 'maybe', ACCESS_LOG_READS: 'warn' });
+  t.is(p.length, 9, p.join('\n'));
+  t.true(p.some((l) => l.startsWith('ACCESS_LOG_READS must be info or debug')));
   t.true(p.some((l) => l.startsWith('PORT must be')));
   t.true(p.some((l) => l.startsWith('ENVIRONMENT must be development, production or test')));
   t.true(p.some((l) => l.startsWith('LOG_LEVEL must be one of')));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createTestEnv, registerAndLogin, type TestEnv, type TestApi } from './helpers/harness.js';
+import { createTestEnv, registerAndLogin, unique, type TestEnv, type TestApi } from './helpers/harness.js';
 
 let env: TestEnv;
 let api: TestApi;
@@ -48,6 +48,42 @@ test('X-Request-Id is honoured when sane, replaced when not, and always returned
   t.not(long.headers.get('x-request-id'), 'a'.repeat(129));
   const none = await api.request('GET', '/health/live');
   t.truthy(none.headers.get('x-request-id'));
+});
+
+test('ACCESS_LOG_READS=debug: a successful read logs at debug; changes, refusals and errors stay at info', async (t) => {
+  const lines = (a: TestApi, id: string) =>
+    a.logs.map((l) => JSON.parse(l) as { level: unknown; msg: string; req_id: string; status: number }).filter((l) => l.msg === 'request' && l.req_id === id);
+  const ask = async (a: TestApi, method: string, path: string, id: string, body?: unknown) => {
+    await a.request(method, path, { headers: { 'x-request-id': id }, body });
+    // The line is written once the answer has left: give it a turn.
+    await new Promise((r) => setTimeout(r, 20));
+    return lines(a, id);
+  };
+  // The stacks' setting (nginx logs every request): the read is not written at info.
+  const quiet = await env.start({ ACCESS_LOG_READS: 'debug' });
+  t.deepEqual(await ask(quiet, 'GET', '/products?limit=1', 'read-quiet-1'), []);
+  t.deepEqual(await ask(quiet, 'HEAD', '/products?limit=1', 'read-quiet-2'), []);
+  const missing = await ask(quiet, 'GET', '/products/999999999', 'read-404');
+  t.is(missing.length, 1, 'a refused read is still logged');
+  t.is(missing[0]!.status, 404);
+  const refused = await ask(quiet, 'POST', '/cart/add', 'write-401', { product_id: 1, quantity: 1 });
+  t.is(refused.length, 1, 'a change (here refused) is still logged');
+  t.is(refused[0]!.status, 401);
+  const user = unique('quietlog');
+  const created = await ask(quiet, 'POST', '/auth/register', 'write-201', { username: user, email: `${user}@example.com`, password: 'correct-horse-battery' });
+  t.is(created.length, 1, 'a successful change is logged');
+  t.is(created[0]!.status, 201);
+  // LOG_LEVEL=debug brings the reads back.
+  const verbose = await env.start({ ACCESS_LOG_READS: 'debug', LOG_LEVEL: 'debug' });
+  const read = await ask(verbose, 'GET', '/products?limit=1', 'read-debug');
+  t.is(read.length, 1);
+  t.is(read[0]!.status, 200);
+  t.true(read[0]!.level === 'debug' || read[0]!.level === 20, `level ${String(read[0]!.level)}`);
+  // The default (the API on its own): every read at info.
+  const all = await ask(api, 'GET', '/products?limit=1', 'read-info');
+  t.is(all.length, 1);
+  t.is(all[0]!.status, 200);
+  t.true(all[0]!.level === 'info' || all[0]!.level === 30, `level ${String(all[0]!.level)}`);
 });
 
 test('unknown path -> 404 problem+json; wrong method -> 405 with Allow', async (t) => {

@@ -8,6 +8,13 @@ import type { AppContext } from '../context.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const QUIET_PATHS = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
+/** A read that took this long keeps its `info` line whatever ACCESS_LOG_READS says. */
+const SLOW_READ_SECONDS = 1;
+
+export interface AccessLogOptions {
+  /** The level of a successful, quick GET/HEAD's line (config.accessLogReads); default `info`. */
+  reads?: 'info' | 'debug';
+}
 
 /**
  * Answers 200 with bytes ready to send (a cached catalogue page). They are written by the outermost
@@ -53,7 +60,8 @@ function fromHttpError(err: { status?: number; statusCode?: number; type?: strin
  * Registered first: gives every request an id, turns every error into application/problem+json
  * (hiding the message of anything unexpected), then logs and measures the final response.
  */
-export function errorMiddleware(logger: Logger, metrics: Metrics, accessLog: AccessLog = pinoAccessLog(logger)): Koa.Middleware {
+export function errorMiddleware(logger: Logger, metrics: Metrics, accessLog: AccessLog = pinoAccessLog(logger), opts: AccessLogOptions = {}): Koa.Middleware {
+  const quietReads = opts.reads === 'debug';
   return async (ctx: Koa.Context, next: Koa.Next) => {
     const start = performance.now();
     const incoming = ctx.get('x-request-id');
@@ -106,7 +114,13 @@ export function errorMiddleware(logger: Logger, metrics: Metrics, accessLog: Acc
         user_id: ctx.state.user?.id,
       };
       if (failure !== undefined) logger.error({ ...line, err: failure }, 'request failed');
-      else accessLog(QUIET_PATHS.has(ctx.path) ? 'debug' : 'info', line);
+      else {
+        // Health checks, scrapes and (ACCESS_LOG_READS=debug) successful quick reads: debug. Changes,
+        // refusals, errors and slow reads: always info.
+        const quiet =
+          QUIET_PATHS.has(ctx.path) || (quietReads && status < 400 && seconds < SLOW_READ_SECONDS && (ctx.method === 'GET' || ctx.method === 'HEAD'));
+        accessLog(quiet ? 'debug' : 'info', line);
+      }
     }
   };
 }
