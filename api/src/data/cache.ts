@@ -150,7 +150,11 @@ export class ProductCache {
   private base = 0;
   /** The last change of each tag since `base`, as Redis reported it. */
   private readonly changed = new Map<string, number>();
+  /** The requests waiting for the next sync call, and how to answer them. */
   private syncBatch: Promise<number | null> | null = null;
+  private syncResolve: ((seq: number | null) => void) | null = null;
+  /** A sync call is out. */
+  private syncing = false;
 
   constructor(
     redis: Redis,
@@ -223,20 +227,35 @@ export class ProductCache {
   /**
    * What changed since this replica last asked. Requests that arrive before the call is sent share
    * it: each of them started before it, so none can miss a write that returned before it started.
+   * One call at a time: requests that arrive while one is out wait for the next, sent when it is
+   * answered (they started before that one is sent, too). Under load this caps the calls at one per
+   * round trip instead of one per event-loop turn, at the cost of waiting up to one more round trip.
    */
   private sync(): Promise<number | null> {
-    this.syncBatch ??= new Promise((resolve) => {
-      setImmediate(() => {
-        this.syncBatch = null;
-        const seen = this.seen;
-        this.client.shopCacheSync(this.seqKey, this.changesKey, Date.now(), seen < 0 ? '' : String(seen)).then(
-          ([raw, changes]) => resolve(this.apply(seen, Number(raw), changes)),
-          () => resolve(null),
-        );
-      });
-    });
+    if (this.syncBatch === null) {
+      this.syncBatch = new Promise((resolve) => (this.syncResolve = resolve));
+      if (!this.syncing) setImmediate(this.sendSync);
+    }
     return this.syncBatch;
   }
+
+  private readonly sendSync = (): void => {
+    const resolve = this.syncResolve!;
+    this.syncBatch = null;
+    this.syncResolve = null;
+    this.syncing = true;
+    const seen = this.seen;
+    this.client
+      .shopCacheSync(this.seqKey, this.changesKey, Date.now(), seen < 0 ? '' : String(seen))
+      .then(
+        ([raw, changes]) => resolve(this.apply(seen, Number(raw), changes)),
+        () => resolve(null),
+      )
+      .finally(() => {
+        this.syncing = false;
+        if (this.syncBatch !== null) setImmediate(this.sendSync);
+      });
+  };
 
   private apply(asked: number, current: number, changes: string[] | undefined): number {
     // Another sync answered in between (they are answered in order): it already applied these.
