@@ -50,8 +50,8 @@ export async function createRuntime(config: Config, logger: Logger, accessLog?: 
   const { db } = database;
   metrics.setPoolStats(() => database.poolStats());
   const redis = createRedis(config.redisUrl, 'shop-api', logger);
-  // The cache's change check and the rate-limit counts are already one command per event-loop turn
-  // (per client, for the counts) for all requests: their own connections send them at once, without autopipelining.
+  // The cache's change check (one call at a time) and the rate-limit counts (at most one per client
+  // and event-loop turn) already batch requests: their own connections send them at once, without autopipelining.
   const cacheRedis = createRedis(config.cacheRedisUrl, 'shop-api-cache', logger, { autoPipelining: false });
   const limitsRedis = createRedis(config.redisUrl, 'shop-api-limits', logger, { autoPipelining: false });
   // Startup never waits long for Redis: without it the API serves from PostgreSQL.

@@ -126,3 +126,42 @@ test.serial('a price change on one replica is seen by the other in detail and ev
   t.like((await b.request('GET', `/products/${p.id}`)).body, { price: '21.00', name: 'Cache kettle 2' });
   t.like(find((await b.request('GET', '/products?sort=price&limit=100')).body, p.id), { price: '21.00', name: 'Cache kettle 2' });
 });
+
+test.serial('sync calls: one at a time, shared by the reads that wait; a write that returned before a read is seen by it', async (t) => {
+  const p = await createProduct({ name: 'Cache teapot', price: '30.00', stock: 4 });
+  t.is((await b.request('GET', `/products/${p.id}`)).status, 200);
+  // Replica b's change check, counted, with its answer slowed down (a busy Redis): Redis answers
+  // at once, the replica hears it 300 ms later.
+  const client = b.runtime.cacheRedis as unknown as { shopCacheSync: (...args: unknown[]) => Promise<unknown> };
+  const original = client.shopCacheSync;
+  let calls = 0;
+  client.shopCacheSync = async (...args: unknown[]) => {
+    calls++;
+    const answer = await original.apply(client, args);
+    await new Promise((r) => setTimeout(r, 300));
+    return answer;
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    const first = b.request('GET', `/products/${p.id}`);
+    await sleep(30);
+    // The change returns while b's call, answered before it, is still on its way back: a read that
+    // starts now must wait for the next call, not take the answer of the one in flight.
+    t.is((await a.request('PUT', `/products/${p.id}`, { token: admin.token, body: { price: '31.00' } })).status, 200);
+    const after = b.request('GET', `/products/${p.id}`);
+    // More reads, each in its own turn, while calls are out.
+    const reads: Array<Promise<{ status: number }>> = [];
+    for (let i = 0; i < 12; i++) {
+      reads.push(b.request('GET', `/products/${p.id}`));
+      await sleep(10);
+    }
+    t.is((await first).status, 200);
+    t.like((await after).body, { price: '31.00' });
+    t.true((await Promise.all(reads)).every((r) => r.status === 200));
+    // 14 reads: one call for the first, one for everything that arrived while it was out (and
+    // perhaps one more), not one per read.
+    t.true(calls <= 3, `${calls} sync calls for 14 reads`);
+  } finally {
+    client.shopCacheSync = original;
+  }
+});
